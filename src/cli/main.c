@@ -1,0 +1,64 @@
+/* main.c - the `dipstorage` program: dispatches to git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common/log.h"
+
+struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    { "store", dip_cmd_store, "a leaf's local flow store: ingest, query, export, stats" },
+    { "validate", dip_cmd_validate, "validate store files or a data directory against dipstorage.xsd" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dipstorage COMMAND [ARGS...]\n"
+            "\n"
+            "dipstorage keeps IP flow records (NetFlow v5/v9, IPFIX) as XML trees indexed\n"
+            "by source/destination address and port, and answers XPath queries over them.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out,
+            "\n"
+            "Run 'dipstorage COMMAND --help' for a command's options.\n"
+            "Exit status: 0 success, 1 failure, 2 usage error, 3 partial query result.\n");
+}
+
+int dip_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return DIP_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return DIP_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        if (strcmp(argv[1], subcommands[i].name) == 0) {
+            dip_log_set_prefix(subcommands[i].name);
+            return subcommands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "dipstorage: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return DIP_EXIT_USAGE;
+}

@@ -1,0 +1,170 @@
+/* flow.c - the flow record: addresses, the field table, tank keys and key order.
+ * XML and binary encodings live in flow_xml.c and flow_batch.c, IDs in flow_id.c. */
+#include "flow.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FIELD(n, t, m, bit) { n, t, offsetof(struct dip_flow, m), bit }
+
+static const struct dip_field fields[] = {
+    FIELD("src", DIP_FT_ADDR, src, 0),
+    FIELD("dst", DIP_FT_ADDR, dst, 0),
+    FIELD("sport", DIP_FT_U16, sport, 0),
+    FIELD("dport", DIP_FT_U16, dport, 0),
+    FIELD("proto", DIP_FT_U8, proto, 0),
+    FIELD("packets", DIP_FT_U64, packets, 0),
+    FIELD("bytes", DIP_FT_U64, bytes, 0),
+    FIELD("first", DIP_FT_U64, first, 0),
+    FIELD("last", DIP_FT_U64, last, 0),
+    FIELD("flags", DIP_FT_U8, flags, DIP_F_FLAGS),
+    FIELD("tos", DIP_FT_U8, tos, DIP_F_TOS),
+    FIELD("in", DIP_FT_U32, in, DIP_F_IN),
+    FIELD("out", DIP_FT_U32, out, DIP_F_OUT),
+    FIELD("srcas", DIP_FT_U32, srcas, DIP_F_SRCAS),
+    FIELD("dstas", DIP_FT_U32, dstas, DIP_F_DSTAS),
+    FIELD("smask", DIP_FT_U8, smask, DIP_F_SMASK),
+    FIELD("dmask", DIP_FT_U8, dmask, DIP_F_DMASK),
+    FIELD("nexthop", DIP_FT_ADDR, nexthop, DIP_F_NEXTHOP),
+    FIELD("exporter", DIP_FT_ADDR, exporter, DIP_F_EXPORTER),
+    FIELD("domain", DIP_FT_U32, domain, DIP_F_DOMAIN),
+    FIELD("sampling", DIP_FT_U32, sampling, DIP_F_SAMPLING),
+    FIELD("id", DIP_FT_ID, id, 0),
+};
+
+const struct dip_field *dip_flow_fields(size_t *n)
+{
+    *n = sizeof fields / sizeof fields[0];
+    return fields;
+}
+
+const struct dip_field *dip_flow_field_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strlen(fields[i].name) == len && memcmp(fields[i].name, name, len) == 0) return &fields[i];
+    return NULL;
+}
+
+uint64_t dip_flow_get_u64(const struct dip_flow *f, const struct dip_field *fd)
+{
+    const uint8_t *p = (const uint8_t *)f + fd->offset;
+    if (fd->opt_bit && !(f->present & fd->opt_bit)) return 0;
+    switch (fd->type) {
+    case DIP_FT_U8: return *p;
+    case DIP_FT_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case DIP_FT_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case DIP_FT_U64:
+    case DIP_FT_ID: { uint64_t v; memcpy(&v, p, 8); return v; }
+    default: return 0;
+    }
+}
+
+static const char *const key_names[DIP_TANK_KEYS] = { "src", "dst", "sport", "dport" };
+
+const char *dip_tank_key_name(enum dip_tank_key key)
+{
+    return (unsigned)key < DIP_TANK_KEYS ? key_names[key] : "?";
+}
+
+int dip_tank_key_parse(const char *name, enum dip_tank_key *out)
+{
+    for (int i = 0; i < DIP_TANK_KEYS; i++)
+        if (strcmp(name, key_names[i]) == 0) {
+            *out = (enum dip_tank_key)i;
+            return DIP_OK;
+        }
+    return DIP_EINVAL;
+}
+
+void dip_addr_from_v4(struct dip_addr *a, uint32_t v4)
+{
+    memset(a->b, 0, 10);
+    a->b[10] = 0xff; a->b[11] = 0xff;
+    a->b[12] = (uint8_t)(v4 >> 24); a->b[13] = (uint8_t)(v4 >> 16);
+    a->b[14] = (uint8_t)(v4 >> 8); a->b[15] = (uint8_t)v4;
+}
+
+int dip_addr_cmp(const struct dip_addr *a, const struct dip_addr *b)
+{
+    bool a4 = dip_addr_is_v4(a), b4 = dip_addr_is_v4(b);
+    if (a4 != b4) return a4 ? -1 : 1;
+    return memcmp(a->b, b->b, 16);
+}
+
+/* Strict dotted quad: four decimal octets 0..255, no leading '+', at most 3 digits. */
+static bool parse_v4(const char *s, size_t len, uint32_t *out)
+{
+    uint32_t v = 0;
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part) {
+            if (i >= len || s[i] != '.') return false;
+            i++;
+        }
+        unsigned octet = 0, digits = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+            octet = octet * 10 + (unsigned)(s[i] - '0');
+            i++; digits++;
+        }
+        if (digits == 0 || digits > 3 || octet > 255) return false;
+        v = (v << 8) | octet;
+    }
+    if (i != len) return false;
+    *out = v;
+    return true;
+}
+
+int dip_addr_parse(const char *text, size_t len, struct dip_addr *out)
+{
+    uint32_t v4;
+    if (parse_v4(text, len, &v4)) {
+        dip_addr_from_v4(out, v4);
+        return DIP_OK;
+    }
+    char buf[64];
+    if (len == 0 || len >= sizeof buf || !memchr(text, ':', len)) return DIP_EINVAL;
+    memcpy(buf, text, len);
+    buf[len] = 0;
+    if (inet_pton(AF_INET6, buf, out->b) != 1) return DIP_EINVAL;
+    return DIP_OK;
+}
+
+static size_t format_u8(unsigned v, char *out)
+{
+    if (v >= 100) { out[0] = (char)('0' + v / 100); out[1] = (char)('0' + v / 10 % 10); out[2] = (char)('0' + v % 10); return 3; }
+    if (v >= 10) { out[0] = (char)('0' + v / 10); out[1] = (char)('0' + v % 10); return 2; }
+    out[0] = (char)('0' + v);
+    return 1;
+}
+
+size_t dip_addr_format(const struct dip_addr *a, char *out)
+{
+    if (dip_addr_is_v4(a)) {
+        size_t n = 0;
+        for (int i = 12; i < 16; i++) {
+            if (i > 12) out[n++] = '.';
+            n += format_u8(a->b[i], out + n);
+        }
+        out[n] = 0;
+        return n;
+    }
+    /* glibc's inet_ntop follows RFC 5952: lowercase, longest zero run as "::"
+     * (leftmost on ties, never for a single group). */
+    if (!inet_ntop(AF_INET6, a->b, out, DIP_ADDR_TEXT_MAX)) {
+        out[0] = 0;
+        return 0;
+    }
+    return strlen(out);
+}
+
+int dip_flow_key_cmp(const struct dip_flow *a, const struct dip_flow *b, enum dip_tank_key key)
+{
+    switch (key) {
+    case DIP_KEY_SRC: return dip_addr_cmp(&a->src, &b->src);
+    case DIP_KEY_DST: return dip_addr_cmp(&a->dst, &b->dst);
+    case DIP_KEY_SPORT: return (int)a->sport - (int)b->sport;
+    case DIP_KEY_DPORT: return (int)a->dport - (int)b->dport;
+    }
+    return 0;
+}

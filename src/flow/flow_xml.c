@@ -1,0 +1,181 @@
+/* flow_xml.c - a flow record as the attributes of a `flow` element
+ * (ARCHITECTURE 4): fast text writing for segments and exports, reading from
+ * attribute pairs (SAX, readers) and from libxml2 nodes. */
+#include "flow.h"
+
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <string.h>
+
+static size_t format_u64(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t dip_flow_xml_attrs(const struct dip_flow *f, char *out)
+{
+    size_t nfields, n = 0;
+    const struct dip_field *fd = dip_flow_fields(&nfields);
+    for (size_t i = 0; i < nfields; i++, fd++) {
+        if (fd->opt_bit && !(f->present & fd->opt_bit)) continue;
+        size_t len = strlen(fd->name);
+        out[n++] = ' ';
+        memcpy(out + n, fd->name, len);
+        n += len;
+        out[n++] = '=';
+        out[n++] = '"';
+        if (fd->type == DIP_FT_ADDR) {
+            n += dip_addr_format((const struct dip_addr *)((const uint8_t *)f + fd->offset), out + n);
+        } else if (fd->type == DIP_FT_ID) {
+            /* the flow ID: 16 lowercase hex digits */
+            static const char hex[] = "0123456789abcdef";
+            for (int s = 60; s >= 0; s -= 4) out[n++] = hex[(f->id >> s) & 15];
+        } else {
+            n += format_u64(dip_flow_get_u64(f, fd), out + n);
+        }
+        out[n++] = '"';
+    }
+    return n;
+}
+
+int dip_flow_xml_append(const struct dip_flow *f, struct dip_dynbuf *out)
+{
+    int rc = dip_dynbuf_reserve(out, DIP_FLOW_XML_ATTRS_MAX + 16);
+    if (rc) return rc;
+    char *p = (char *)out->data + out->len;
+    memcpy(p, "<flow", 5);
+    size_t n = 5 + dip_flow_xml_attrs(f, p + 5);
+    memcpy(p + n, "/>", 2);
+    n += 2;
+    out->len += n;
+    out->data[out->len] = 0;
+    return DIP_OK;
+}
+
+/* Parses a decimal unsigned integer that must fit max; no sign, no spaces. */
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s) return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return false;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_hex64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; *s; s++, n++) {
+        int d;
+        if (*s >= '0' && *s <= '9') d = *s - '0';
+        else if (*s >= 'a' && *s <= 'f') d = *s - 'a' + 10;
+        else return false;
+        v = (v << 4) | (uint64_t)d;
+    }
+    if (n != 16) return false;
+    *out = v;
+    return true;
+}
+
+static int set_field(struct dip_flow *f, const struct dip_field *fd, const char *value, struct dip_errbuf *eb)
+{
+    uint8_t *p = (uint8_t *)f + fd->offset;
+    uint64_t v;
+    bool ok = true;
+    switch (fd->type) {
+    case DIP_FT_ADDR:
+        ok = dip_addr_parse(value, strlen(value), (struct dip_addr *)p) == DIP_OK;
+        break;
+    case DIP_FT_U8:
+        if ((ok = parse_uint(value, UINT8_MAX, &v))) *p = (uint8_t)v;
+        break;
+    case DIP_FT_U16:
+        if ((ok = parse_uint(value, UINT16_MAX, &v))) { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); }
+        break;
+    case DIP_FT_U32:
+        if ((ok = parse_uint(value, UINT32_MAX, &v))) { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); }
+        break;
+    case DIP_FT_U64:
+        if ((ok = parse_uint(value, UINT64_MAX, &v))) memcpy(p, &v, 8);
+        break;
+    case DIP_FT_ID:
+        if ((ok = parse_hex64(value, &v))) memcpy(p, &v, 8);
+        break;
+    }
+    if (!ok) return dip_err_set(eb, DIP_EINVAL, "attribute %s=\"%.64s\" is not a valid %s", fd->name, value,
+                                fd->type == DIP_FT_ADDR ? "IP address" : fd->type == DIP_FT_ID ? "16-digit hex flow ID" : "number in range");
+    f->present |= fd->opt_bit;
+    return DIP_OK;
+}
+
+int dip_flow_from_attrs(struct dip_flow *f, const char *const *names, const char *const *values, size_t n,
+                        struct dip_errbuf *eb)
+{
+    size_t nfields;
+    const struct dip_field *table = dip_flow_fields(&nfields);
+    uint32_t seen = 0;
+    memset(f, 0, sizeof *f);
+    for (size_t i = 0; i < n; i++) {
+        const struct dip_field *fd = dip_flow_field_find(names[i], strlen(names[i]));
+        if (!fd) return dip_err_set(eb, DIP_EINVAL, "unknown flow attribute '%.64s'", names[i]);
+        uint32_t bit = 1u << (fd - table);
+        if (seen & bit) return dip_err_set(eb, DIP_EINVAL, "attribute %s given twice", fd->name);
+        seen |= bit;
+        int rc = set_field(f, fd, values[i], eb);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < nfields; i++)
+        if (!table[i].opt_bit && !(seen & (1u << i)))
+            return dip_err_set(eb, DIP_EINVAL, "flow lacks required attribute %s", table[i].name);
+    return DIP_OK;
+}
+
+int dip_flow_to_xml_node(const struct dip_flow *f, struct _xmlNode *elem)
+{
+    size_t nfields;
+    const struct dip_field *fd = dip_flow_fields(&nfields);
+    for (size_t i = 0; i < nfields; i++, fd++) {
+        if (fd->opt_bit && !(f->present & fd->opt_bit)) continue;
+        char value[48];
+        if (fd->type == DIP_FT_ADDR)
+            dip_addr_format((const struct dip_addr *)((const uint8_t *)f + fd->offset), value);
+        else if (fd->type == DIP_FT_ID)
+            snprintf(value, sizeof value, "%016llx", (unsigned long long)f->id);
+        else
+            snprintf(value, sizeof value, "%llu", (unsigned long long)dip_flow_get_u64(f, fd));
+        if (!xmlNewProp(elem, BAD_CAST fd->name, BAD_CAST value)) return DIP_ENOMEM;
+    }
+    return DIP_OK;
+}
+
+int dip_flow_from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, struct dip_errbuf *eb)
+{
+    const char *names[32], *values[32];
+    xmlChar *owned[32];
+    size_t n = 0;
+    int rc = DIP_OK;
+    for (const xmlAttr *a = elem->properties; a; a = a->next) {
+        if (n == 32) return dip_err_set(eb, DIP_EINVAL, "flow element has too many attributes");
+        owned[n] = xmlNodeGetContent((const xmlNode *)a);
+        if (!owned[n]) { rc = DIP_ENOMEM; break; }
+        names[n] = (const char *)a->name;
+        values[n] = (const char *)owned[n];
+        n++;
+    }
+    if (rc == DIP_OK) rc = dip_flow_from_attrs(f, names, values, n, eb);
+    for (size_t i = 0; i < n; i++) xmlFree(owned[i]);
+    return rc;
+}

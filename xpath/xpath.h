@@ -1,0 +1,121 @@
+/* xpath.h - the XPath 1.0 analyser of dipstorage (ARCHITECTURE section 7).
+ *
+ * Parses the whole XPath 1.0 grammar into an AST and derives, for each tank a
+ * query may run on, what the query says about the flow keys: a sound
+ * over-approximation (every flow the expression can select lies in the
+ * returned ranges). libxml2 stays the evaluator; this module only decides
+ * where a query needs to go and what it may skip.
+ *
+ * Layer: query language. Depends on src/common only. */
+#ifndef DIP_XPATH_H
+#define DIP_XPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The attributes the analyser constrains. The first four are the tank keys,
+ * in the order of enum dip_tank_key (src/flow/flow.h). */
+enum dip_xpath_key {
+    DIP_XK_SRC = 0,
+    DIP_XK_DST = 1,
+    DIP_XK_SPORT = 2,
+    DIP_XK_DPORT = 3,
+    DIP_XK_PROTO = 4,
+    DIP_XK_FIRST = 5,
+    DIP_XK_LAST = 6,
+};
+#define DIP_XPATH_KEYS 7
+#define DIP_XPATH_TANKS 4
+
+/* A 128-bit unsigned value. Value spaces: src/dst are IPv6 addresses with
+ * IPv4 mapped (::ffff:a.b.c.d, so 10.0.0.1 is hi=0, lo=0x0000ffff0a000001);
+ * sport/dport 0..65535, proto 0..255, first/last milliseconds, all in lo. */
+struct dip_u128 {
+    uint64_t hi, lo;
+};
+
+/* An inclusive interval [lo, hi]. */
+struct dip_xpath_range {
+    struct dip_u128 lo, hi;
+};
+
+/* How an expression's value decomposes over a partition of the flow records
+ * (ARCHITECTURE 4: what may be pushed down to leaves and merged). */
+enum dip_xpath_shape {
+    /* A node-set of `flow` elements in which whether a flow belongs depends
+     * only on that flow's attributes and its ancestors (the tank element and
+     * the index elements above it): evaluated over any part of the document
+     * that holds the flow with its ancestor chain, it selects the same flows.
+     * Merge: union in document order. */
+    DIP_XPATH_FLOWS,
+    /* count(F) with F as above. Merge: add. */
+    DIP_XPATH_COUNT,
+    /* sum(F) or sum(F/@attr) with F as above. Merge: add. */
+    DIP_XPATH_SUM,
+    /* A boolean that is true iff it is true on some part: boolean(F),
+     * F-existential comparisons such as `//flow/@dport = 22`. Merge: or. */
+    DIP_XPATH_BOOLEAN,
+    /* Anything else (positions, last(), string value of a first node, counts
+     * of index elements, arithmetic on counts, ...): must be evaluated over
+     * the whole logical document, gathered at one place. */
+    DIP_XPATH_GATHER,
+};
+
+struct dip_xpath; /* a parsed and analysed expression; opaque */
+
+/* Limits on untrusted expressions: longer or deeper input is refused with a
+ * clear error, and the parser never recurses deeper than DIP_XPATH_MAX_DEPTH. */
+#define DIP_XPATH_MAX_LEN (64 * 1024)
+#define DIP_XPATH_MAX_DEPTH 256
+
+struct dip_xpath_error {
+    size_t column;      /* 1-based column of the error in the expression; 0 if none */
+    char message[256];  /* what was wrong and what was expected */
+};
+
+/* Parses and analyses text (len bytes, need not be NUL-terminated).
+ * Returns DIP_OK with *out new (free with dip_xpath_free), or DIP_ESYNTAX /
+ * DIP_ERANGE (too long or too deep) with err filled (err may be NULL). */
+int dip_xpath_compile(const char *text, size_t len, struct dip_xpath **out, struct dip_xpath_error *err);
+void dip_xpath_free(struct dip_xpath *q);
+
+/* Returns: how the expression's value decomposes (see enum dip_xpath_shape). */
+enum dip_xpath_shape dip_xpath_shape(const struct dip_xpath *q);
+
+/* The constraints of q when evaluated on the logical document of the tank
+ * whose key is `tank` (0..3): index steps such as /tank/o[@v=10] or
+ * //p[@v=22] constrain that tank's key, and /tank[@key='dst'] on another tank
+ * selects nothing (an empty set). For shapes other than FLOWS, COUNT, SUM and
+ * BOOLEAN the ranges are "unconstrained" unless the analyser proves more.
+ *
+ * dip_xpath_ranges returns the sorted, disjoint, inclusive intervals for key
+ * (borrowed, valid until dip_xpath_free) and sets *unconstrained when the key
+ * is not constrained at all (then the returned list is the whole space).
+ * An empty list (return 0, *unconstrained false) means nothing can match. */
+size_t dip_xpath_ranges(const struct dip_xpath *q, int tank, enum dip_xpath_key key,
+                        const struct dip_xpath_range **out, bool *unconstrained);
+
+/* Returns: false only if no flow whose `key` lies in [lo, hi] can be selected
+ * by q on tank `tank` (a child's key range, a segment's or chunk's summary).
+ * Costs a binary search over the ranges: <= 100 ns. */
+bool dip_xpath_may_match(const struct dip_xpath *q, int tank, enum dip_xpath_key key,
+                         struct dip_u128 lo, struct dip_u128 hi);
+
+/* The tank that answers q with the least work: the one whose key q confines
+ * to the smallest share of that key's space. *share gets that share (0..1;
+ * 1 = full scan), *tie is set when several tanks have the same share.
+ * A query naming a tank (/tank[@key='dport']...) returns that tank.
+ * Returns: 0..3 (enum dip_tank_key order). */
+int dip_xpath_best_tank(const struct dip_xpath *q, double *share, bool *tie);
+
+/* Returns: the tank key named by an explicit /tank[@key='...'] step that
+ * every path of q starts with, or -1 when q names none. */
+int dip_xpath_named_tank(const struct dip_xpath *q);
+
+/* Writes a human-readable description of the analysis (shape, ranges per key
+ * per tank) for `dipstorage query --explain` and tests. Returns: length written
+ * (snprintf semantics). */
+int dip_xpath_explain(const struct dip_xpath *q, char *out, size_t cap);
+
+#endif
