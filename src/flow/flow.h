@@ -141,13 +141,17 @@ int dip_flow_from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, stru
 
 /* Encodes n flows as one batch appended to out. Returns DIP_OK or a dynbuf error. */
 int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *out);
-/* A batch is not self-delimiting: frames and WAL entries carry its length. */
 /* Decodes one whole batch (exactly len bytes): checks the CRC and every length.
  * Returns DIP_OK with *flows newly allocated (free()) and *n set, or
  * DIP_ECORRUPT / DIP_EINVAL with the byte offset in eb; nothing is returned
  * on failure. max_records bounds the allocation. */
 int dip_batch_decode(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows,
                      size_t *n, struct dip_errbuf *eb);
+/* Decodes the batch at the start of data (a stream of concatenated batches).
+ * Returns DIP_OK with *consumed = its length, DIP_EAGAIN when data ends before
+ * the batch does (feed more), or DIP_ECORRUPT. Same ownership as above. */
+int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows,
+                            size_t *n, size_t *consumed, struct dip_errbuf *eb);
 
 /* ---- flow IDs (paper section III) ---- */
 

@@ -78,9 +78,6 @@ int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *
     return DIP_OK;
 }
 
-/* The smallest possible encoded record (IPv4, no optional fields). */
-#define MIN_RECORD (2 + 1 + 4 + 4 + 2 + 2 + 1 + 5 * 8)
-
 static bool get_addr(struct dip_cursor *c, bool v6, struct dip_addr *a)
 {
     if (v6) return dip_cursor_bytes(c, a->b, 16);
@@ -117,38 +114,59 @@ static bool decode_one(struct dip_cursor *c, struct dip_flow *f)
     return true;
 }
 
-int dip_batch_decode(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows, size_t *n,
-                     struct dip_errbuf *eb)
+int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows, size_t *n,
+                            size_t *consumed, struct dip_errbuf *eb)
 {
     *flows = NULL;
     *n = 0;
-    if (len < DIP_BATCH_HEADER + DIP_BATCH_TRAILER)
-        return dip_err_set(eb, DIP_ECORRUPT, "batch of %zu bytes is shorter than its header", len);
+    *consumed = 0;
+    if (len < DIP_BATCH_HEADER) return DIP_EAGAIN;
     if (memcmp(data, magic, 4) != 0) return dip_err_set(eb, DIP_ECORRUPT, "batch does not start with DIPB (byte 0)");
     if (data[4] != DIP_BATCH_VERSION)
         return dip_err_set(eb, DIP_ECORRUPT, "batch version %u is not supported (byte 4)", data[4]);
     uint32_t count = dip_get_u32(data + 8);
-    uint32_t crc = dip_get_u32(data + len - 4);
-    if ((uint32_t)crc32(0, data, (uInt)(len - 4)) != crc)
-        return dip_err_set(eb, DIP_ECORRUPT, "batch checksum mismatch (%zu bytes)", len);
-    if (count > max_records || (size_t)count > (len - DIP_BATCH_HEADER - 4) / MIN_RECORD)
-        return dip_err_set(eb, DIP_ECORRUPT, "batch claims %u records, impossible in %zu bytes or above the limit %zu",
-                           count, len, max_records);
+    if (count > max_records)
+        return dip_err_set(eb, DIP_ECORRUPT, "batch claims %u records, above the limit %zu", count, max_records);
+    /* Records are variable-length: walk them to find the end, then check the CRC. */
     struct dip_flow *out = count ? malloc(count * sizeof *out) : NULL;
     if (count && !out) return DIP_ENOMEM;
-    struct dip_cursor c = dip_cursor_make(data, len - 4);
+    struct dip_cursor c = dip_cursor_make(data, len);
     dip_cursor_skip(&c, DIP_BATCH_HEADER);
     for (uint32_t i = 0; i < count; i++) {
         if (!decode_one(&c, &out[i])) {
             free(out);
+            if (c.left < DIP_BATCH_MAX_RECORD) return DIP_EAGAIN; /* may just be cut short */
             return dip_err_set(eb, DIP_ECORRUPT, "batch record %u is malformed at byte %zu", i, dip_cursor_offset(&c));
         }
     }
-    if (c.left) {
+    size_t body = dip_cursor_offset(&c);
+    uint32_t crc;
+    if (!dip_cursor_u32(&c, &crc)) {
         free(out);
-        return dip_err_set(eb, DIP_ECORRUPT, "batch has %zu stray bytes at byte %zu", c.left, dip_cursor_offset(&c));
+        return DIP_EAGAIN;
+    }
+    if ((uint32_t)crc32(0, data, (uInt)body) != crc) {
+        free(out);
+        return dip_err_set(eb, DIP_ECORRUPT, "batch checksum mismatch (%zu bytes)", body + 4);
     }
     *flows = out;
     *n = count;
+    *consumed = body + 4;
+    return DIP_OK;
+}
+
+int dip_batch_decode(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows, size_t *n,
+                     struct dip_errbuf *eb)
+{
+    size_t used;
+    int rc = dip_batch_decode_prefix(data, len, max_records, flows, n, &used, eb);
+    if (rc == DIP_EAGAIN) return dip_err_set(eb, DIP_ECORRUPT, "batch of %zu bytes is truncated", len);
+    if (rc) return rc;
+    if (used != len) {
+        free(*flows);
+        *flows = NULL;
+        *n = 0;
+        return dip_err_set(eb, DIP_ECORRUPT, "batch has %zu stray bytes at byte %zu", len - used, used);
+    }
     return DIP_OK;
 }

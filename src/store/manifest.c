@@ -1,0 +1,197 @@
+/* manifest.c - MANIFEST.xml of a leaf store: the tank key, the current WAL,
+ * and every sealed segment with its chunks and their summaries. Replaced
+ * atomically (write, fsync, rename, fsync the folder). */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cursor.h"
+#include "common/paths.h"
+#include "common/xmlsafe.h"
+
+static int put_summary(struct dip_dynbuf *b, const struct dip_summary *s)
+{
+    int rc = dip_dynbuf_printf(b, " count=\"%" PRIu64 "\"", s->count);
+    for (int i = 0; !rc && i < SUM_FIELDS; i++) {
+        if (i == SUM_SRC || i == SUM_DST) {
+            char lo[DIP_ADDR_TEXT_MAX], hi[DIP_ADDR_TEXT_MAX];
+            struct dip_addr a;
+            dip_put_u64(a.b, s->min[i].hi); dip_put_u64(a.b + 8, s->min[i].lo);
+            dip_addr_format(&a, lo);
+            dip_put_u64(a.b, s->max[i].hi); dip_put_u64(a.b + 8, s->max[i].lo);
+            dip_addr_format(&a, hi);
+            rc = dip_dynbuf_printf(b, " %s-min=\"%s\" %s-max=\"%s\"", dip_summary_names[i], lo, dip_summary_names[i], hi);
+        } else {
+            rc = dip_dynbuf_printf(b, " %s-min=\"%" PRIu64 "\" %s-max=\"%" PRIu64 "\"", dip_summary_names[i],
+                                   s->min[i].lo, dip_summary_names[i], s->max[i].lo);
+        }
+    }
+    return rc;
+}
+
+int dip_manifest_write(const char *path, const struct dip_manifest *m, struct dip_errbuf *eb)
+{
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, (size_t)1 << 31);
+    uint64_t records = 0;
+    for (size_t i = 0; i < m->nsegs; i++) records += m->segs[i].sum.count;
+    int rc = dip_dynbuf_printf(&b,
+                               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                               "<manifest version=\"1\" key=\"%s\" next-segment=\"%" PRIu64 "\" wal=\"%s\" records=\"%" PRIu64 "\">\n",
+                               dip_tank_key_name(m->key), m->next_seq, m->wal, records);
+    for (size_t i = 0; !rc && i < m->nsegs; i++) {
+        const struct dip_segment *s = &m->segs[i];
+        rc = dip_dynbuf_printf(&b, "  <segment file=\"%s\" seq=\"%" PRIu64 "\" bytes=\"%" PRIu64 "\"", s->file, s->seq,
+                               s->bytes);
+        if (!rc) rc = put_summary(&b, &s->sum);
+        if (!rc) rc = dip_dynbuf_addstr(&b, ">\n");
+        for (size_t j = 0; !rc && j < s->nchunks; j++) {
+            rc = dip_dynbuf_printf(&b, "    <chunk offset=\"%" PRIu64 "\" length=\"%" PRIu64 "\"", s->chunks[j].offset,
+                                   s->chunks[j].length);
+            if (!rc) rc = put_summary(&b, &s->chunks[j].sum);
+            if (!rc) rc = dip_dynbuf_addstr(&b, "/>\n");
+        }
+        if (!rc) rc = dip_dynbuf_addstr(&b, "  </segment>\n");
+    }
+    if (!rc) rc = dip_dynbuf_addstr(&b, "</manifest>\n");
+    if (rc) rc = dip_err_set(eb, rc, "cannot build manifest %s", path);
+    else rc = dip_file_write_atomic(path, b.data, b.len, eb);
+    dip_dynbuf_free(&b);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static int attr_u64(xmlNodePtr n, const char *name, uint64_t *out, const char *path, struct dip_errbuf *eb)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST name);
+    char *end = NULL;
+    int ok = v && *v >= '0' && *v <= '9';
+    if (ok) {
+        errno = 0;
+        *out = strtoull((const char *)v, &end, 10);
+        ok = errno == 0 && end && *end == 0;
+    }
+    xmlFree(v);
+    if (!ok) return dip_err_set(eb, DIP_ECORRUPT, "%s:%ld: <%s> lacks a valid %s", path, xmlGetLineNo(n),
+                                (const char *)n->name, name);
+    return DIP_OK;
+}
+
+static int attr_value(xmlNodePtr n, const char *name, int field, struct dip_u128 *out, const char *path,
+                      struct dip_errbuf *eb)
+{
+    if (field != SUM_SRC && field != SUM_DST) {
+        out->hi = 0;
+        return attr_u64(n, name, &out->lo, path, eb);
+    }
+    xmlChar *v = xmlGetProp(n, BAD_CAST name);
+    struct dip_addr a;
+    int rc = v ? dip_addr_parse((const char *)v, strlen((const char *)v), &a) : DIP_EINVAL;
+    xmlFree(v);
+    if (rc) return dip_err_set(eb, DIP_ECORRUPT, "%s:%ld: <%s> lacks a valid %s", path, xmlGetLineNo(n),
+                               (const char *)n->name, name);
+    out->hi = dip_get_u64(a.b);
+    out->lo = dip_get_u64(a.b + 8);
+    return DIP_OK;
+}
+
+static int read_summary(xmlNodePtr n, struct dip_summary *s, const char *path, struct dip_errbuf *eb)
+{
+    int rc = attr_u64(n, "count", &s->count, path, eb);
+    for (int i = 0; !rc && i < SUM_FIELDS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s-min", dip_summary_names[i]);
+        rc = attr_value(n, name, i, &s->min[i], path, eb);
+        snprintf(name, sizeof name, "%s-max", dip_summary_names[i]);
+        if (!rc) rc = attr_value(n, name, i, &s->max[i], path, eb);
+    }
+    return rc;
+}
+
+static int read_name(xmlNodePtr n, const char *attr, char *out, size_t cap, const char *path, struct dip_errbuf *eb)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+    int ok = v && strlen((const char *)v) < cap && !strchr((const char *)v, '/') && v[0] && v[0] != '.';
+    if (ok) strcpy(out, (const char *)v);
+    xmlFree(v);
+    if (!ok) return dip_err_set(eb, DIP_ECORRUPT, "%s:%ld: bad %s file name", path, xmlGetLineNo(n), attr);
+    return DIP_OK;
+}
+
+static int read_segment(xmlNodePtr n, struct dip_segment *s, const char *path, struct dip_errbuf *eb)
+{
+    memset(s, 0, sizeof *s);
+    int rc = read_name(n, "file", s->file, sizeof s->file, path, eb);
+    if (!rc) rc = attr_u64(n, "seq", &s->seq, path, eb);
+    if (!rc) rc = attr_u64(n, "bytes", &s->bytes, path, eb);
+    if (!rc) rc = read_summary(n, &s->sum, path, eb);
+    size_t cap = 0;
+    for (xmlNodePtr c = n->children; !rc && c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "chunk") != 0) continue;
+        if (s->nchunks == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct dip_chunk *p = realloc(s->chunks, cap * sizeof *p);
+            if (!p) { rc = DIP_ENOMEM; break; }
+            s->chunks = p;
+        }
+        struct dip_chunk *ch = &s->chunks[s->nchunks];
+        memset(ch, 0, sizeof *ch);
+        rc = attr_u64(c, "offset", &ch->offset, path, eb);
+        if (!rc) rc = attr_u64(c, "length", &ch->length, path, eb);
+        if (!rc) rc = read_summary(c, &ch->sum, path, eb);
+        if (!rc) s->nchunks++;
+    }
+    if (rc) dip_segment_free(s);
+    return rc;
+}
+
+int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbuf *eb)
+{
+    memset(m, 0, sizeof *m);
+    xmlDocPtr doc;
+    int rc = dip_xml_parse_file(path, &doc, eb);
+    if (rc) return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root || strcmp((const char *)root->name, "manifest") != 0) {
+        rc = dip_err_set(eb, DIP_ECORRUPT, "%s: root element is not <manifest>", path);
+        goto out;
+    }
+    xmlChar *key = xmlGetProp(root, BAD_CAST "key");
+    enum dip_tank_key k;
+    rc = key && dip_tank_key_parse((const char *)key, &k) == DIP_OK ? DIP_OK
+                                                                      : dip_err_set(eb, DIP_ECORRUPT, "%s: bad key", path);
+    xmlFree(key);
+    if (rc) goto out;
+    m->key = k;
+    if ((rc = attr_u64(root, "next-segment", &m->next_seq, path, eb))) goto out;
+    if ((rc = read_name(root, "wal", m->wal, sizeof m->wal, path, eb))) goto out;
+    size_t cap = 0;
+    for (xmlNodePtr n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "segment") != 0) continue;
+        if (m->nsegs == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct dip_segment *p = realloc(m->segs, cap * sizeof *p);
+            if (!p) { rc = DIP_ENOMEM; goto out; }
+            m->segs = p;
+        }
+        if ((rc = read_segment(n, &m->segs[m->nsegs], path, eb))) goto out;
+        m->nsegs++;
+    }
+out:
+    xmlFreeDoc(doc);
+    if (rc) dip_manifest_free(m);
+    return rc;
+}
+
+void dip_manifest_free(struct dip_manifest *m)
+{
+    for (size_t i = 0; i < m->nsegs; i++) dip_segment_free(&m->segs[i]);
+    free(m->segs);
+    m->segs = NULL;
+    m->nsegs = 0;
+}

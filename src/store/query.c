@@ -1,0 +1,497 @@
+/* query.c - XPath 1.0 over a leaf store's logical document.
+ *
+ * The analyser (xpath/) says how the expression decomposes. Decomposable
+ * ones (node-sets of flows, count, sum, boolean) are evaluated by libxml2
+ * chunk by chunk, skipping chunks whose summaries cannot match, and merged:
+ * node-sets by a k-way merge of the sources (segments in seq order, then the
+ * active part) in key order, numbers added, booleans or-ed. Anything else is
+ * evaluated over the whole logical document built in memory, within the
+ * memory budget. Either way the answer is libxml2's on the whole document. */
+#include "store_internal.h"
+
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/xmlsafe.h"
+
+struct query_run {
+    struct dip_store *s;
+    const struct dip_xpath *q;       /* NULL: every record (export) */
+    xmlXPathCompExprPtr comp;        /* NULL with q */
+    enum dip_xpath_shape shape;
+    struct timespec deadline;
+    struct dip_dynbuf text;          /* inflated chunk text, reused */
+    uint64_t chunks_read, chunks_skipped;
+    struct dip_errbuf *eb;
+};
+
+/* One source of records in key order: a segment or the active part. */
+struct source {
+    size_t seg;                 /* index in the manifest; SIZE_MAX for the active part */
+    size_t next_chunk;
+    struct dip_flow *flows;     /* the current chunk's selected records */
+    size_t n, pos, cap;
+    bool done;
+};
+
+static bool past_deadline(const struct query_run *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > r->deadline.tv_sec || (now.tv_sec == r->deadline.tv_sec && now.tv_nsec > r->deadline.tv_nsec);
+}
+
+static size_t source_chunks(const struct query_run *r, const struct source *src)
+{
+    if (src->seg != SIZE_MAX) return r->s->man.segs[src->seg].nchunks;
+    size_t per = r->s->opt.chunk_records;
+    return (r->s->nactive + per - 1) / per;
+}
+
+/* The records of active chunk i: a slice of the sorted active part. */
+static const struct dip_flow *active_slice(const struct query_run *r, size_t i, size_t *n)
+{
+    const struct dip_flow *sorted = dip_store_active_sorted(r->s);
+    size_t per = r->s->opt.chunk_records, start = i * per;
+    *n = r->s->nactive - start < per ? r->s->nactive - start : per;
+    return sorted ? sorted + start : NULL;
+}
+
+static bool chunk_may_match(const struct query_run *r, const struct source *src, size_t i)
+{
+    if (!r->q) return true;
+    if (src->seg != SIZE_MAX) return dip_summary_may_match(&r->s->man.segs[src->seg].chunks[i].sum, r->q, r->s->man.key);
+    size_t n;
+    const struct dip_flow *f = active_slice(r, i, &n);
+    if (!f) return true;
+    struct dip_summary sum;
+    dip_summary_init(&sum);
+    for (size_t k = 0; k < n; k++) dip_summary_add(&sum, &f[k]);
+    return dip_summary_may_match(&sum, r->q, r->s->man.key);
+}
+
+/* Makes the tree of chunk i of a source. */
+static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xmlDocPtr *doc)
+{
+    if (src->seg == SIZE_MAX) {
+        size_t n;
+        const struct dip_flow *f = active_slice(r, i, &n);
+        *doc = f ? dip_tree_build(r->s->man.key, f, n) : NULL;
+        return *doc ? DIP_OK : dip_err_set(r->eb, DIP_ENOMEM, "no memory to build a tree of %zu records", n);
+    }
+    const struct dip_segment *seg = &r->s->man.segs[src->seg];
+    int rc = dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
+    if (rc) return rc;
+    char where[128];
+    snprintf(where, sizeof where, "%s chunk %zu", seg->file, i);
+    rc = dip_tree_parse_chunk(r->s->man.key, (const char *)r->text.data, r->text.len, where, doc, r->eb);
+    return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
+}
+
+static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc)
+{
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    if (!ctx) return NULL;
+    ctx->node = (xmlNodePtr)doc;
+    xmlXPathObjectPtr obj = xmlXPathCompiledEval(r->comp, ctx);
+    xmlXPathFreeContext(ctx);
+    return obj;
+}
+
+static int push_flow(struct source *src, const struct dip_flow *f)
+{
+    if (src->n == src->cap) {
+        size_t cap = src->cap ? src->cap * 2 : 256;
+        struct dip_flow *p = realloc(src->flows, cap * sizeof *p);
+        if (!p) return DIP_ENOMEM;
+        src->flows = p;
+        src->cap = cap;
+    }
+    src->flows[src->n++] = *f;
+    return DIP_OK;
+}
+
+/* Fills src with the selected records of its next chunk that has any. */
+static int source_fill(struct query_run *r, struct source *src)
+{
+    src->n = src->pos = 0;
+    size_t total = source_chunks(r, src);
+    while (src->n == 0 && src->next_chunk < total) {
+        size_t i = src->next_chunk++;
+        if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit of %.1f s",
+                                                 r->s->opt.max_query_seconds);
+        if (!chunk_may_match(r, src, i)) {
+            r->chunks_skipped++;
+            continue;
+        }
+        r->chunks_read++;
+        if (!r->q && src->seg == SIZE_MAX) { /* export of active records: no tree needed */
+            size_t n;
+            const struct dip_flow *f = active_slice(r, i, &n);
+            if (!f) return DIP_ENOMEM;
+            for (size_t k = 0; k < n; k++)
+                if (push_flow(src, &f[k])) return DIP_ENOMEM;
+            continue;
+        }
+        xmlDocPtr doc;
+        int rc = chunk_doc(r, src, i, &doc);
+        if (rc) return rc;
+        if (!r->q) {
+            rc = dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
+            xmlFreeDoc(doc);
+            if (rc) return rc;
+            continue;
+        }
+        xmlXPathObjectPtr obj = eval_on(r, doc);
+        if (!obj) {
+            xmlFreeDoc(doc);
+            return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+        }
+        if (obj->type != XPATH_NODESET) rc = DIP_EAGAIN;
+        for (int k = 0; !rc && obj->nodesetval && k < obj->nodesetval->nodeNr; k++) {
+            xmlNodePtr node = obj->nodesetval->nodeTab[k];
+            struct dip_flow f;
+            if (node->type != XML_ELEMENT_NODE || strcmp((const char *)node->name, "flow") != 0) {
+                rc = DIP_EAGAIN; /* not a node-set of flows after all: gather instead */
+                break;
+            }
+            rc = dip_flow_from_xml_node(&f, node, r->eb);
+            if (!rc) rc = push_flow(src, &f);
+        }
+        xmlXPathFreeObject(obj);
+        xmlFreeDoc(doc);
+        if (rc) return rc;
+    }
+    if (src->n == 0) src->done = true;
+    return DIP_OK;
+}
+
+static int key_cmp(const struct dip_flow *a, const struct dip_flow *b, enum dip_tank_key key)
+{
+    return dip_flow_key_cmp(a, b, key);
+}
+
+/* Streams the selected records of every source in document order (a k-way
+ * merge on the key; among equal keys, earlier sources first). */
+static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
+{
+    size_t nsrc = r->s->man.nsegs + 1;
+    struct source *srcs = calloc(nsrc, sizeof *srcs);
+    if (!srcs) return DIP_ENOMEM;
+    int rc = DIP_OK;
+    for (size_t i = 0; i < nsrc && !rc; i++) {
+        srcs[i].seg = i < r->s->man.nsegs ? i : SIZE_MAX;
+        rc = source_fill(r, &srcs[i]);
+    }
+    while (!rc) {
+        struct source *best = NULL;
+        for (size_t i = 0; i < nsrc; i++) {
+            struct source *c = &srcs[i];
+            if (c->done) continue;
+            if (!best || key_cmp(&c->flows[c->pos], &best->flows[best->pos], r->s->man.key) < 0) best = c;
+        }
+        if (!best) break;
+        rc = fn(ctx, &best->flows[best->pos]);
+        if (rc) break;
+        if (++best->pos == best->n) rc = source_fill(r, best);
+    }
+    for (size_t i = 0; i < nsrc; i++) free(srcs[i].flows);
+    free(srcs);
+    return rc;
+}
+
+/* ---- decomposable aggregates: count, sum, boolean ---- */
+
+static int aggregate(struct query_run *r, struct dip_store_answer *ans)
+{
+    double total = 0;
+    bool any = false;
+    size_t nsrc = r->s->man.nsegs + 1;
+    for (size_t si = 0; si < nsrc && !any; si++) {
+        struct source src = { .seg = si < r->s->man.nsegs ? si : SIZE_MAX };
+        size_t nchunks = source_chunks(r, &src);
+        for (size_t i = 0; i < nchunks; i++) {
+            if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit");
+            if (!chunk_may_match(r, &src, i)) {
+                r->chunks_skipped++;
+                continue;
+            }
+            r->chunks_read++;
+            xmlDocPtr doc;
+            int rc = chunk_doc(r, &src, i, &doc);
+            if (rc) return rc;
+            xmlXPathObjectPtr obj = eval_on(r, doc);
+            if (!obj) {
+                xmlFreeDoc(doc);
+                return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+            }
+            if (r->shape == DIP_XPATH_BOOLEAN) any = xmlXPathCastToBoolean(obj);
+            else total += xmlXPathCastToNumber(obj);
+            xmlXPathFreeObject(obj);
+            xmlFreeDoc(doc);
+            if (any) break;
+        }
+    }
+    if (r->shape == DIP_XPATH_BOOLEAN) {
+        ans->kind = DIP_RESULT_BOOLEAN;
+        ans->boolean = any;
+    } else {
+        ans->kind = DIP_RESULT_NUMBER;
+        ans->number = total;
+    }
+    return DIP_OK;
+}
+
+/* ---- results ---- */
+
+struct flow_sink {
+    struct dip_store_answer *ans;
+    const struct dip_store_options *opt;
+    struct dip_errbuf *eb;
+};
+
+static int sink_flow(void *ctx, const struct dip_flow *f)
+{
+    struct flow_sink *k = ctx;
+    if (k->ans->count >= k->opt->max_result_records)
+        return dip_err_set(k->eb, DIP_ERANGE, "result exceeds the limit of %zu records", k->opt->max_result_records);
+    int rc = dip_flow_xml_append(f, &k->ans->body);
+    if (!rc) rc = dip_dynbuf_add(&k->ans->body, "\n", 1);
+    if (rc == DIP_ERANGE)
+        return dip_err_set(k->eb, DIP_ERANGE, "result exceeds the limit of %zu bytes", k->opt->max_result_bytes);
+    if (rc) return rc;
+    k->ans->count++;
+    return DIP_OK;
+}
+
+static int put_scalar(struct dip_store_answer *ans)
+{
+    switch (ans->kind) {
+    case DIP_RESULT_NUMBER: {
+        xmlChar *s = xmlXPathCastNumberToString(ans->number);
+        int rc = dip_dynbuf_printf(&ans->body, "<number>%s</number>\n", s ? (const char *)s : "NaN");
+        xmlFree(s);
+        return rc;
+    }
+    case DIP_RESULT_BOOLEAN:
+        return dip_dynbuf_printf(&ans->body, "<boolean>%s</boolean>\n", ans->boolean ? "true" : "false");
+    default: return DIP_OK;
+    }
+}
+
+/* Appends text escaped for XML character data or attribute values. */
+static int put_escaped(struct dip_dynbuf *b, const char *s)
+{
+    int rc = DIP_OK;
+    for (; *s && !rc; s++) {
+        switch (*s) {
+        case '<': rc = dip_dynbuf_addstr(b, "&lt;"); break;
+        case '>': rc = dip_dynbuf_addstr(b, "&gt;"); break;
+        case '&': rc = dip_dynbuf_addstr(b, "&amp;"); break;
+        case '"': rc = dip_dynbuf_addstr(b, "&quot;"); break;
+        default: rc = dip_dynbuf_add(b, s, 1);
+        }
+    }
+    return rc;
+}
+
+/* Writes an arbitrary XPath value of a gathered evaluation. */
+static int put_object(struct dip_store_answer *ans, xmlXPathObjectPtr obj, const struct dip_store_options *opt,
+                      struct dip_errbuf *eb)
+{
+    int rc = DIP_OK;
+    switch (obj->type) {
+    case XPATH_NODESET: {
+        ans->kind = DIP_RESULT_NODES;
+        xmlBufferPtr xb = xmlBufferCreate();
+        if (!xb) return DIP_ENOMEM;
+        for (int i = 0; !rc && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
+            xmlNodePtr n = obj->nodesetval->nodeTab[i];
+            if (ans->count >= opt->max_result_records) {
+                rc = dip_err_set(eb, DIP_ERANGE, "result exceeds the limit of %zu nodes", opt->max_result_records);
+                break;
+            }
+            if (n->type == XML_ATTRIBUTE_NODE) {
+                xmlChar *v = xmlNodeGetContent(n);
+                rc = dip_dynbuf_printf(&ans->body, "<attribute name=\"%s\" value=\"", (const char *)n->name);
+                if (!rc) rc = put_escaped(&ans->body, v ? (const char *)v : "");
+                if (!rc) rc = dip_dynbuf_addstr(&ans->body, "\"/>\n");
+                xmlFree(v);
+            } else {
+                xmlNodePtr what = n->type == XML_DOCUMENT_NODE ? xmlDocGetRootElement((xmlDocPtr)n) : n;
+                xmlBufferEmpty(xb);
+                if (what && xmlNodeDump(xb, what->doc, what, 0, 0) >= 0) {
+                    rc = dip_dynbuf_add(&ans->body, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
+                    if (!rc) rc = dip_dynbuf_add(&ans->body, "\n", 1);
+                }
+            }
+            ans->count++;
+        }
+        xmlBufferFree(xb);
+        if (rc == DIP_ERANGE && !eb->msg[0])
+            dip_err_set(eb, rc, "result exceeds the limit of %zu bytes", opt->max_result_bytes);
+        return rc;
+    }
+    case XPATH_NUMBER:
+        ans->kind = DIP_RESULT_NUMBER;
+        ans->number = obj->floatval;
+        ans->count = 1;
+        return put_scalar(ans);
+    case XPATH_BOOLEAN:
+        ans->kind = DIP_RESULT_BOOLEAN;
+        ans->boolean = obj->boolval;
+        ans->count = 1;
+        return put_scalar(ans);
+    case XPATH_STRING:
+        ans->kind = DIP_RESULT_STRING;
+        ans->count = 1;
+        rc = dip_dynbuf_addstr(&ans->body, "<string>");
+        if (!rc) rc = put_escaped(&ans->body, obj->stringval ? (const char *)obj->stringval : "");
+        if (!rc) rc = dip_dynbuf_addstr(&ans->body, "</string>\n");
+        return rc;
+    default: return dip_err_set(eb, DIP_EINVAL, "unsupported XPath result type %d", obj->type);
+    }
+}
+
+/* Evaluates over the whole logical document, built in memory. */
+static int gather(struct query_run *r, struct dip_store_answer *ans)
+{
+    struct dip_store_stats st;
+    dip_store_stats(r->s, &st);
+    uint64_t limit = r->s->opt.memory_budget / DIP_TREE_BYTES_PER_RECORD;
+    if (st.records > limit)
+        return dip_err_set(r->eb, DIP_ERANGE,
+                           "this expression needs the whole document (%llu records) in memory, above the limit of "
+                           "%llu records the memory budget allows; select flows by their attributes "
+                           "(e.g. //flow[...]) so the query can be evaluated piecewise",
+                           (unsigned long long)st.records, (unsigned long long)limit);
+    struct dip_flow *flows = NULL;
+    size_t n = 0, cap = 0;
+    int rc = DIP_OK;
+    for (size_t i = 0; !rc && i < r->s->man.nsegs; i++) rc = dip_store_read_segment(r->s, i, &flows, &n, &cap, r->eb);
+    if (!rc && r->s->nactive) {
+        struct dip_flow *p = realloc(flows, (n + r->s->nactive) * sizeof *p);
+        if (!p) rc = DIP_ENOMEM;
+        else {
+            flows = p;
+            memcpy(flows + n, r->s->active, r->s->nactive * sizeof *flows);
+            n += r->s->nactive;
+        }
+    }
+    if (rc) {
+        free(flows);
+        return rc;
+    }
+    dip_store_sort(flows, n, r->s->man.key);
+    xmlDocPtr doc = dip_tree_build(r->s->man.key, flows, n);
+    free(flows);
+    if (!doc) return dip_err_set(r->eb, DIP_ENOMEM, "no memory for the document of %zu records", n);
+    r->chunks_read = st.chunks + 1;
+    xmlXPathObjectPtr obj = eval_on(r, doc);
+    if (!obj) rc = dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+    else rc = put_object(ans, obj, &r->s->opt, r->eb);
+    xmlXPathFreeObject(obj);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static const char *shape_name(enum dip_xpath_shape s)
+{
+    static const char *const names[] = { "flows", "count", "sum", "boolean", "gather" };
+    return (unsigned)s <= DIP_XPATH_GATHER ? names[s] : "gather";
+}
+
+static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, size_t len, struct dip_xpath **q,
+                   size_t *err_column, struct dip_errbuf *eb)
+{
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    r->eb = eb;
+    dip_dynbuf_init(&r->text, (size_t)1 << 30);
+    clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+    double secs = s->opt.max_query_seconds > 0 ? s->opt.max_query_seconds : 1e6;
+    r->deadline.tv_sec += (time_t)secs;
+    r->deadline.tv_nsec += (long)((secs - floor(secs)) * 1e9);
+    if (r->deadline.tv_nsec >= 1000000000L) { r->deadline.tv_sec++; r->deadline.tv_nsec -= 1000000000L; }
+    if (err_column) *err_column = 0;
+    if (!xpath) return DIP_OK;
+    struct dip_xpath_error xe = { 0 };
+    int rc = dip_xpath_compile(xpath, len, q, &xe);
+    if (rc) {
+        if (err_column) *err_column = xe.column;
+        return dip_err_set(eb, rc, "XPath error at column %zu: %s", xe.column, xe.message);
+    }
+    char *text = strndup(xpath, len);
+    if (!text) return DIP_ENOMEM;
+    dip_xml_init();
+    r->comp = xmlXPathCompile(BAD_CAST text);
+    free(text);
+    if (!r->comp) return dip_err_set(eb, DIP_ESYNTAX, "XPath error: libxml2 cannot compile the expression");
+    r->q = *q;
+    r->shape = dip_xpath_shape(*q);
+    return DIP_OK;
+}
+
+static void finish(struct query_run *r, struct dip_xpath *q)
+{
+    if (r->comp) xmlXPathFreeCompExpr(r->comp);
+    dip_xpath_free(q);
+    dip_dynbuf_free(&r->text);
+}
+
+int dip_store_query(struct dip_store *s, const char *xpath, size_t len, struct dip_store_answer *ans,
+                    size_t *err_column, struct dip_errbuf *eb)
+{
+    memset(ans, 0, sizeof *ans);
+    dip_dynbuf_init(&ans->body, s->opt.max_result_bytes);
+    struct query_run r;
+    struct dip_xpath *q = NULL;
+    int rc = prepare(&r, s, xpath, len, &q, err_column, eb);
+    if (rc) goto out;
+    ans->shape = shape_name(r.shape);
+    if (r.shape == DIP_XPATH_FLOWS) {
+        struct flow_sink sink = { ans, &s->opt, eb };
+        ans->kind = DIP_RESULT_NODES;
+        rc = merge_sources(&r, sink_flow, &sink);
+        if (rc == DIP_EAGAIN) { /* the analyser was too optimistic: answer exactly anyway */
+            dip_dynbuf_reset(&ans->body);
+            ans->count = 0;
+            ans->shape = "gather";
+            rc = gather(&r, ans);
+        }
+    } else if (r.shape == DIP_XPATH_COUNT || r.shape == DIP_XPATH_SUM || r.shape == DIP_XPATH_BOOLEAN) {
+        rc = aggregate(&r, ans);
+        ans->count = 1;
+        if (!rc) rc = put_scalar(ans);
+    } else {
+        rc = gather(&r, ans);
+    }
+    ans->chunks_read = r.chunks_read;
+    ans->chunks_skipped = r.chunks_skipped;
+out:
+    finish(&r, q);
+    if (rc) dip_store_answer_free(ans);
+    return rc;
+}
+
+int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
+                   struct dip_errbuf *eb)
+{
+    struct query_run r;
+    struct dip_xpath *q = NULL;
+    int rc = prepare(&r, s, xpath, xpath ? strlen(xpath) : 0, &q, err_column, eb);
+    if (!rc && xpath && r.shape != DIP_XPATH_FLOWS)
+        rc = dip_err_set(eb, DIP_EINVAL, "export needs an expression selecting flow elements (such as //flow[...]), "
+                                         "not a %s expression", shape_name(r.shape));
+    if (!rc) rc = merge_sources(&r, fn, ctx);
+    if (rc == DIP_EAGAIN) rc = dip_err_set(eb, DIP_EINVAL, "export needs an expression selecting flow elements");
+    finish(&r, q);
+    return rc;
+}
+
+void dip_store_answer_free(struct dip_store_answer *a) { dip_dynbuf_free(&a->body); }

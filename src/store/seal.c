@@ -1,0 +1,219 @@
+/* seal.c - turning records into sealed segments: sealing the active part
+ * (segment written and fsync'd, then a fresh WAL, then the manifest replaced
+ * atomically, then the old WAL removed: a crash at any point leaves either
+ * the old state or the new one) and compaction of small segments. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/paths.h"
+
+/* Replaces the manifest by m and, on success, makes it the store's. */
+static int commit_manifest(struct dip_store *s, struct dip_manifest *m, struct dip_errbuf *eb)
+{
+    char mpath[PATH_MAX];
+    dip_store_path(s, "MANIFEST.xml", mpath, sizeof mpath);
+    return dip_manifest_write(mpath, m, eb);
+}
+
+const struct dip_flow *dip_store_active_sorted(struct dip_store *s)
+{
+    if (s->sorted_valid) return s->active_sorted;
+    struct dip_flow *p = realloc(s->active_sorted, (s->nactive ? s->nactive : 1) * sizeof *p);
+    if (!p) return NULL;
+    s->active_sorted = p;
+    memcpy(p, s->active, s->nactive * sizeof *p);
+    dip_store_sort(p, s->nactive, s->man.key);
+    s->sorted_valid = true;
+    return p;
+}
+
+int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
+{
+    if (!s->nactive) return DIP_OK;
+    const struct dip_flow *sorted = dip_store_active_sorted(s);
+    if (!sorted) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", s->nactive);
+    struct dip_segment seg;
+    memset(&seg, 0, sizeof seg);
+    uint64_t seq = s->man.next_seq;
+    snprintf(seg.file, sizeof seg.file, "seg-%06llu.xml.gz", (unsigned long long)seq);
+    seg.seq = seq;
+    char spath[PATH_MAX], wpath[PATH_MAX], newwal[64];
+    dip_store_path(s, seg.file, spath, sizeof spath);
+    int rc = dip_segment_write(spath, s->man.key, seq, sorted, s->nactive, s->opt.chunk_records, s->opt.gzip_level,
+                               &seg, eb);
+    if (rc) return rc;
+    snprintf(newwal, sizeof newwal, "wal-%06llu.log", (unsigned long long)(seq + 1));
+    dip_store_path(s, newwal, wpath, sizeof wpath);
+    int wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int segfd = open(spath, O_RDONLY | O_CLOEXEC);
+    int *fds = realloc(s->seg_fds, (s->man.nsegs + 2) * sizeof *fds);
+    struct dip_segment *segs = realloc(s->man.segs, (s->man.nsegs + 1) * sizeof *segs);
+    if (fds) s->seg_fds = fds;
+    if (segs) s->man.segs = segs;
+    if (wfd < 0 || segfd < 0 || !fds || !segs) {
+        rc = wfd < 0 || segfd < 0 ? dip_err_sys(eb, errno, "open %s", wfd < 0 ? wpath : spath)
+                                  : dip_err_set(eb, DIP_ENOMEM, "no memory to add a segment");
+        goto fail;
+    }
+    struct dip_manifest next = s->man;
+    next.segs[next.nsegs++] = seg;
+    next.next_seq = seq + 1;
+    snprintf(next.wal, sizeof next.wal, "%s", newwal);
+    if ((rc = commit_manifest(s, &next, eb))) goto fail;
+    /* Committed: switch to the new WAL and forget the sealed records. */
+    char oldwal[PATH_MAX];
+    dip_store_path(s, s->man.wal, oldwal, sizeof oldwal);
+    dip_wal_close(&s->wal);
+    unlink(oldwal);
+    s->wal.fd = wfd;
+    s->wal.size = 0;
+    snprintf(s->wal.path, sizeof s->wal.path, "%s", wpath);
+    s->man = next;
+    s->seg_fds[s->man.nsegs - 1] = segfd;
+    s->nactive = 0;
+    s->sorted_valid = false;
+    return DIP_OK;
+fail:
+    if (wfd >= 0) close(wfd);
+    if (segfd >= 0) close(segfd);
+    unlink(wpath);
+    unlink(spath);
+    dip_segment_free(&seg);
+    return rc;
+}
+
+int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
+                              struct dip_errbuf *eb)
+{
+    const struct dip_segment *seg = &s->man.segs[i];
+    struct dip_dynbuf text;
+    dip_dynbuf_init(&text, (size_t)1 << 30);
+    int rc = DIP_OK;
+    for (size_t c = 0; !rc && c < seg->nchunks; c++) {
+        xmlDocPtr doc;
+        char where[128];
+        snprintf(where, sizeof where, "%s chunk %zu", seg->file, c);
+        rc = dip_segment_read_chunk(s->seg_fds[i], seg->file, &seg->chunks[c], &text, eb);
+        if (!rc) rc = dip_tree_parse_chunk(s->man.key, (const char *)text.data, text.len, where, &doc, eb);
+        if (!rc) {
+            rc = dip_tree_collect(doc, flows, n, cap, eb);
+            xmlFreeDoc(doc);
+        }
+    }
+    dip_dynbuf_free(&text);
+    return rc;
+}
+
+/* Merges segments [from, to) (consecutive in seq order) into one. */
+static int merge_run(struct dip_store *s, size_t from, size_t to, struct dip_errbuf *eb)
+{
+    struct dip_flow *flows = NULL;
+    size_t n = 0, cap = 0;
+    int rc = DIP_OK;
+    for (size_t i = from; !rc && i < to; i++) rc = dip_store_read_segment(s, i, &flows, &n, &cap, eb);
+    if (rc) goto out;
+    dip_store_sort(flows, n, s->man.key); /* stable: ties keep segment order */
+    struct dip_segment seg;
+    memset(&seg, 0, sizeof seg);
+    uint64_t fileno = s->man.next_seq;
+    snprintf(seg.file, sizeof seg.file, "seg-%06llu.xml.gz", (unsigned long long)fileno);
+    seg.seq = s->man.segs[from].seq; /* keeps its place among the other segments */
+    char spath[PATH_MAX];
+    dip_store_path(s, seg.file, spath, sizeof spath);
+    if ((rc = dip_segment_write(spath, s->man.key, seg.seq, flows, n, s->opt.chunk_records, s->opt.gzip_level, &seg,
+                                eb)))
+        goto out;
+    int fd = open(spath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = dip_err_sys(eb, errno, "open %s", spath);
+        unlink(spath);
+        dip_segment_free(&seg);
+        goto out;
+    }
+    struct dip_manifest next = s->man;
+    size_t removed = to - from;
+    next.segs = malloc(s->man.nsegs * sizeof *next.segs);
+    if (!next.segs) {
+        close(fd);
+        unlink(spath);
+        dip_segment_free(&seg);
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    memcpy(next.segs, s->man.segs, from * sizeof *next.segs);
+    next.segs[from] = seg;
+    memcpy(next.segs + from + 1, s->man.segs + to, (s->man.nsegs - to) * sizeof *next.segs);
+    next.nsegs = s->man.nsegs - removed + 1;
+    next.next_seq = fileno + 1;
+    if ((rc = commit_manifest(s, &next, eb))) {
+        free(next.segs);
+        close(fd);
+        unlink(spath);
+        dip_segment_free(&seg);
+        goto out;
+    }
+    for (size_t i = from; i < to; i++) {
+        char old[PATH_MAX];
+        dip_store_path(s, s->man.segs[i].file, old, sizeof old);
+        close(s->seg_fds[i]);
+        unlink(old);
+        dip_segment_free(&s->man.segs[i]);
+    }
+    s->seg_fds[from] = fd;
+    memmove(s->seg_fds + from + 1, s->seg_fds + to, (s->man.nsegs - to) * sizeof *s->seg_fds);
+    free(s->man.segs);
+    s->man = next;
+out:
+    free(flows);
+    return rc;
+}
+
+int dip_store_compact(struct dip_store *s, size_t *merged, struct dip_errbuf *eb)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->man.nsegs;) {
+        size_t j = i;
+        uint64_t sum = 0;
+        while (j < s->man.nsegs && s->man.segs[j].sum.count < s->opt.compact_below &&
+               sum + s->man.segs[j].sum.count <= s->opt.seal_records) {
+            sum += s->man.segs[j].sum.count;
+            j++;
+        }
+        if (j - i >= 2) {
+            int rc = merge_run(s, i, j, eb);
+            if (rc) return rc;
+            total += j - i;
+        }
+        i = (j > i) ? i + 1 : i + 1;
+    }
+    if (merged) *merged = total;
+    return DIP_OK;
+}
+
+void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->key = s->man.key;
+    struct dip_summary all;
+    dip_summary_init(&all);
+    for (size_t i = 0; i < s->man.nsegs; i++) {
+        dip_summary_merge(&all, &s->man.segs[i].sum);
+        st->chunks += s->man.segs[i].nchunks;
+        st->segment_bytes += s->man.segs[i].bytes;
+    }
+    for (size_t i = 0; i < s->nactive; i++) dip_summary_add(&all, &s->active[i]);
+    st->records = all.count;
+    st->active_records = s->nactive;
+    st->segments = s->man.nsegs;
+    st->wal_bytes = s->wal.size;
+    if (all.count) {
+        st->first_min = all.min[SUM_FIRST].lo;
+        st->last_max = all.max[SUM_LAST].lo;
+    }
+}

@@ -1,0 +1,245 @@
+/* store.c - a leaf store's life cycle: open and recover (manifest, WAL
+ * replay, clean-up of files a crash left behind), durable inserts, sealing
+ * the active part into segments, compaction, statistics. Queries are in
+ * query.c. */
+#include "store_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cursor.h"
+#include "common/paths.h"
+
+#define MANIFEST_NAME "MANIFEST.xml"
+
+void dip_store_options_default(struct dip_store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->memory_budget = (size_t)1 << 30;
+    o->seal_records = 262144;
+    o->chunk_records = 1024;
+    o->gzip_level = 6;
+    o->compact_below = 0; /* derived: seal_records / 4 */
+    o->max_result_records = 1000000;
+    o->max_result_bytes = (size_t)256 << 20;
+    o->max_query_seconds = 60;
+    o->sync = true;
+}
+
+enum dip_tank_key dip_store_key(const struct dip_store *s) { return s->man.key; }
+
+void dip_store_path(const struct dip_store *s, const char *name, char *out, size_t cap)
+{
+    /* dip_store_open refuses folders whose names leave no room for ours */
+    if (snprintf(out, cap, "%s/%s", s->dir, name) >= (int)cap) out[0] = 0;
+}
+
+static int reserve_active(struct dip_store *s, size_t more)
+{
+    if (s->nactive + more <= s->active_cap) return DIP_OK;
+    size_t cap = s->active_cap ? s->active_cap : 4096;
+    while (cap < s->nactive + more) cap *= 2;
+    struct dip_flow *p = realloc(s->active, cap * sizeof *p);
+    if (!p) return DIP_ENOMEM;
+    s->active = p;
+    s->active_cap = cap;
+    return DIP_OK;
+}
+
+static int replay_batch(void *ctx, const struct dip_flow *flows, size_t n)
+{
+    struct dip_store *s = ctx;
+    if (reserve_active(s, n)) return DIP_ENOMEM;
+    memcpy(s->active + s->nactive, flows, n * sizeof *flows);
+    s->nactive += n;
+    return DIP_OK;
+}
+
+/* Removes what a crash between writing a segment and replacing the manifest
+ * (or between the manifest and deleting the old WAL) left behind. */
+static void remove_strays(struct dip_store *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        bool ours = (strncmp(n, "seg-", 4) == 0 && strstr(n, ".xml.gz")) || (strncmp(n, "wal-", 4) == 0) ||
+                    (strstr(n, ".tmp") != NULL);
+        if (!ours || strcmp(n, s->man.wal) == 0) continue;
+        bool listed = false;
+        for (size_t i = 0; i < s->man.nsegs && !listed; i++) listed = strcmp(n, s->man.segs[i].file) == 0;
+        if (listed) continue;
+        char p[PATH_MAX];
+        dip_store_path(s, n, p, sizeof p);
+        unlink(p);
+    }
+    closedir(d);
+}
+
+static int open_segments(struct dip_store *s, struct dip_errbuf *eb)
+{
+    s->seg_fds = calloc(s->man.nsegs + 1, sizeof *s->seg_fds);
+    if (!s->seg_fds) return DIP_ENOMEM;
+    for (size_t i = 0; i < s->man.nsegs; i++) {
+        char p[PATH_MAX];
+        dip_store_path(s, s->man.segs[i].file, p, sizeof p);
+        s->seg_fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+        if (s->seg_fds[i] < 0) {
+            int e = errno;
+            while (i--) close(s->seg_fds[i]);
+            free(s->seg_fds);
+            s->seg_fds = NULL;
+            return dip_err_sys(eb, e, "open segment %s", p);
+        }
+    }
+    return DIP_OK;
+}
+
+int dip_store_open(const char *dir, int key, const struct dip_store_options *opt, struct dip_store **out,
+                   void (*warn)(const char *msg), struct dip_errbuf *eb)
+{
+    *out = NULL;
+    struct dip_store *s = calloc(1, sizeof *s);
+    if (!s) return DIP_ENOMEM;
+    s->wal.fd = -1;
+    if (opt) s->opt = *opt;
+    else dip_store_options_default(&s->opt);
+    if (!s->opt.chunk_records) s->opt.chunk_records = 1024;
+    if (!s->opt.seal_records) s->opt.seal_records = 262144;
+    if (!s->opt.compact_below) s->opt.compact_below = s->opt.seal_records / 4;
+    dip_dynbuf_init(&s->scratch, (size_t)1 << 30);
+    int rc;
+    if (strlen(dir) > sizeof s->dir - 80) {
+        rc = dip_err_set(eb, DIP_EINVAL, "store folder name too long: %.64s...", dir);
+        goto err;
+    }
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    char mpath[PATH_MAX];
+    dip_store_path(s, MANIFEST_NAME, mpath, sizeof mpath);
+    if (access(mpath, F_OK) == 0) {
+        if ((rc = dip_manifest_read(mpath, &s->man, eb))) goto err;
+        if (key >= 0 && (int)s->man.key != key) {
+            rc = dip_err_set(eb, DIP_EINVAL, "%s holds a store keyed by %s, not %s", dir, dip_tank_key_name(s->man.key),
+                             dip_tank_key_name((enum dip_tank_key)key));
+            goto err;
+        }
+    } else {
+        if (key < 0 || key >= DIP_TANK_KEYS) {
+            rc = dip_err_set(eb, DIP_ENOTFOUND, "%s holds no store (no %s); give a key to create one", dir,
+                             MANIFEST_NAME);
+            goto err;
+        }
+        if ((rc = dip_mkdir_p(dir, eb))) goto err;
+        s->man.key = (enum dip_tank_key)key;
+        s->man.next_seq = 1;
+        snprintf(s->man.wal, sizeof s->man.wal, "wal-%06d.log", 1);
+        if ((rc = dip_manifest_write(mpath, &s->man, eb))) goto err;
+    }
+    remove_strays(s);
+    if ((rc = open_segments(s, eb))) goto err;
+    char wpath[PATH_MAX], torn[256];
+    dip_store_path(s, s->man.wal, wpath, sizeof wpath);
+    if ((rc = dip_wal_open(&s->wal, wpath, replay_batch, s, torn, eb))) goto err;
+    if (torn[0] && warn) warn(torn);
+    if (s->nactive >= s->opt.seal_records && (rc = dip_store_seal(s, eb))) goto err;
+    *out = s;
+    return DIP_OK;
+err:
+    dip_store_close(s);
+    return rc;
+}
+
+void dip_store_close(struct dip_store *s)
+{
+    if (!s) return;
+    dip_wal_close(&s->wal);
+    for (size_t i = 0; s->seg_fds && i < s->man.nsegs; i++) close(s->seg_fds[i]);
+    free(s->seg_fds);
+    dip_manifest_free(&s->man);
+    free(s->active);
+    free(s->active_sorted);
+    dip_dynbuf_free(&s->scratch);
+    free(s);
+}
+
+int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n, struct dip_errbuf *eb)
+{
+    if (!n) return DIP_OK;
+    int rc = reserve_active(s, n);
+    if (rc) return dip_err_set(eb, rc, "no memory for %zu more active records", n);
+    dip_dynbuf_reset(&s->scratch);
+    if ((rc = dip_batch_encode(flows, n, &s->scratch))) return dip_err_set(eb, rc, "cannot encode batch of %zu", n);
+    if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync, eb))) return rc;
+    memcpy(s->active + s->nactive, flows, n * sizeof *flows);
+    s->nactive += n;
+    s->sorted_valid = false;
+    if (s->nactive >= s->opt.seal_records) {
+        /* The records are durable in the WAL already; a failed seal (disk
+         * full) is retried at the next insert and does not fail this one. */
+        struct dip_errbuf ignored;
+        dip_store_seal(s, &ignored);
+    }
+    return DIP_OK;
+}
+
+/* ---- sorting by tank key, stable ---- */
+
+struct sort_item {
+    uint32_t family; /* 0 IPv4 (and ports), 1 IPv6: IPv4 comes first in a tank */
+    uint32_t idx;
+    uint64_t hi, lo; /* the key */
+};
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct sort_item *x = a, *y = b;
+    if (x->family != y->family) return x->family < y->family ? -1 : 1;
+    if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
+    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+void dip_store_sort(struct dip_flow *flows, size_t n, enum dip_tank_key key)
+{
+    if (n < 2) return;
+    struct sort_item *items = malloc(n * sizeof *items);
+    struct dip_flow *tmp = malloc(n * sizeof *tmp);
+    if (!items || !tmp) {
+        /* Fallback without extra memory: insertion sort is stable. */
+        free(items);
+        free(tmp);
+        for (size_t i = 1; i < n; i++) {
+            struct dip_flow f = flows[i];
+            size_t j = i;
+            while (j > 0 && dip_flow_key_cmp(&flows[j - 1], &f, key) > 0) { flows[j] = flows[j - 1]; j--; }
+            flows[j] = f;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct dip_flow *f = &flows[i];
+        items[i].idx = (uint32_t)i;
+        items[i].family = 0;
+        if (key == DIP_KEY_SPORT || key == DIP_KEY_DPORT) {
+            items[i].hi = 0;
+            items[i].lo = key == DIP_KEY_SPORT ? f->sport : f->dport;
+        } else {
+            const struct dip_addr *a = key == DIP_KEY_SRC ? &f->src : &f->dst;
+            items[i].hi = dip_get_u64(a->b);
+            items[i].lo = dip_get_u64(a->b + 8);
+            items[i].family = !dip_addr_is_v4(a);
+        }
+    }
+    qsort(items, n, sizeof *items, item_cmp);
+    for (size_t i = 0; i < n; i++) tmp[i] = flows[items[i].idx];
+    memcpy(flows, tmp, n * sizeof *tmp);
+    free(items);
+    free(tmp);
+}

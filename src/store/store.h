@@ -1,0 +1,109 @@
+/* store.h - a leaf's flow store (ARCHITECTURE section 6): the public face of
+ * src/store/.
+ *
+ * One store is one folder holding the records of one tank key: a write-ahead
+ * log of records not yet sealed, an in-memory active part, sealed segments
+ * (multi-member gzip XML documents in the tank's tree shape, one member per
+ * chunk of records) and MANIFEST.xml listing them with summaries. Queries are
+ * XPath 1.0 over the store's logical document <tank key="...">.
+ *
+ * Layer: storage. Depends on src/flow, src/common and xpath/.
+ * Not thread-safe: one thread uses a store at a time. */
+#ifndef DIP_STORE_H
+#define DIP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/dynbuf.h"
+#include "common/err.h"
+#include "flow/flow.h"
+
+struct dip_store_options {
+    size_t memory_budget;      /* bytes the store may hold in parsed trees and buffers (default 1 GiB) */
+    size_t seal_records;       /* seal the active part into a segment at this many records (default 262144) */
+    size_t chunk_records;      /* records per chunk of a segment (default 1024) */
+    int gzip_level;            /* 1..9 (default 6) */
+    size_t compact_below;      /* segments with fewer records are merged by compaction (default seal_records / 4) */
+    size_t max_result_records; /* a query returning more records fails with DIP_ERANGE (default 1,000,000) */
+    size_t max_result_bytes;   /* same for the serialized result (default 256 MiB) */
+    double max_query_seconds;  /* a query running longer fails with DIP_ETIMEOUT (default 60) */
+    bool sync;                 /* fsync the WAL per batch (default true; false only for benchmarks of the rest) */
+};
+
+/* Fills o with the defaults above. */
+void dip_store_options_default(struct dip_store_options *o);
+
+struct dip_store;
+
+/* Opens the store in dir, creating dir and an empty store for `key` when dir
+ * holds none (key -1 only opens an existing store). Replays the WAL; a torn
+ * last WAL entry is dropped and reported through warn (may be NULL).
+ * Returns DIP_OK with *out new (dip_store_close), or an error in eb. */
+int dip_store_open(const char *dir, int key, const struct dip_store_options *opt, struct dip_store **out,
+                   void (*warn)(const char *msg), struct dip_errbuf *eb);
+
+/* Closes the store. Everything acknowledged is already durable. */
+void dip_store_close(struct dip_store *s);
+
+/* Returns: the store's tank key. */
+enum dip_tank_key dip_store_key(const struct dip_store *s);
+
+/* Appends n records. When it returns DIP_OK they are durable (WAL fsync'd)
+ * and visible to queries; on any error none of them is stored (DIP_ENOSPC
+ * when the disk is full: the store stays consistent and accepts inserts again
+ * once space is back). May seal the active part into a segment. */
+int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n, struct dip_errbuf *eb);
+
+/* Seals the active part into a segment now (no-op when it is empty). */
+int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb);
+
+/* Merges runs of small segments into larger ones. *merged gets how many
+ * segments were replaced (may be NULL). */
+int dip_store_compact(struct dip_store *s, size_t *merged, struct dip_errbuf *eb);
+
+struct dip_store_stats {
+    enum dip_tank_key key;
+    uint64_t records;          /* all records, sealed and active */
+    uint64_t active_records;   /* in the WAL, not yet sealed */
+    uint64_t segments, chunks;
+    uint64_t segment_bytes;    /* compressed bytes on disk in segments */
+    uint64_t wal_bytes;
+    uint64_t first_min, last_max; /* time span of all records (0 when empty) */
+    uint64_t cache_bytes;      /* parsed chunk trees held in the cache */
+};
+void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st);
+
+/* ---- queries ---- */
+
+enum dip_result_kind { DIP_RESULT_NODES, DIP_RESULT_NUMBER, DIP_RESULT_STRING, DIP_RESULT_BOOLEAN };
+
+/* What a query found. body holds the XML of the result's children (flow
+ * elements in document order, or one <number>/<string>/<boolean>). */
+struct dip_store_answer {
+    enum dip_result_kind kind;
+    uint64_t count;          /* nodes in a node-set; 1 for other kinds */
+    double number;           /* DIP_RESULT_NUMBER */
+    bool boolean;            /* DIP_RESULT_BOOLEAN */
+    const char *shape;       /* "flows", "count", "sum", "boolean" or "gather" */
+    uint64_t chunks_read;    /* chunks parsed or built to answer */
+    uint64_t chunks_skipped; /* chunks whose summaries ruled them out */
+    struct dip_dynbuf body;  /* owned; dip_store_answer_free */
+};
+void dip_store_answer_free(struct dip_store_answer *a);
+
+/* Evaluates an XPath 1.0 expression over the logical document. Returns DIP_OK
+ * with *ans filled (free with dip_store_answer_free), DIP_ESYNTAX with the
+ * column in *err_column (may be NULL), DIP_ERANGE or DIP_ETIMEOUT beyond the
+ * limits, DIP_ECORRUPT for a damaged segment (file and chunk named). */
+int dip_store_query(struct dip_store *s, const char *xpath, size_t len, struct dip_store_answer *ans,
+                    size_t *err_column, struct dip_errbuf *eb);
+
+/* Streams records to a callback in document order: all of them (xpath NULL)
+ * or those of a node-set expression. Stops with the callback's non-zero return. */
+typedef int (*dip_store_flow_fn)(void *ctx, const struct dip_flow *f);
+int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
+                   struct dip_errbuf *eb);
+
+#endif

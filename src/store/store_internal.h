@@ -1,0 +1,123 @@
+/* store_internal.h - what the files of src/store/ share and nobody else
+ * sees: the store struct, summaries, and the WAL, segment, manifest and
+ * tree-building helpers. */
+#ifndef DIP_STORE_INTERNAL_H
+#define DIP_STORE_INTERNAL_H
+
+#include <libxml/tree.h>
+#include <limits.h>
+
+#include "store.h"
+#include "xpath/xpath.h"
+
+/* Summary fields: min/max of every required attribute (addresses as 128-bit
+ * numbers with IPv4 mapped, the analyser's value space). */
+enum summary_field { SUM_SRC, SUM_DST, SUM_SPORT, SUM_DPORT, SUM_PROTO, SUM_PACKETS, SUM_BYTES, SUM_FIRST, SUM_LAST,
+                     SUM_FIELDS };
+extern const char *const dip_summary_names[SUM_FIELDS];
+
+struct dip_summary {
+    uint64_t count;
+    struct dip_u128 min[SUM_FIELDS], max[SUM_FIELDS];
+};
+void dip_summary_init(struct dip_summary *s);
+void dip_summary_add(struct dip_summary *s, const struct dip_flow *f);
+void dip_summary_merge(struct dip_summary *into, const struct dip_summary *from);
+struct dip_u128 dip_summary_value(const struct dip_flow *f, enum summary_field field);
+/* Returns: false only if no record summarised by s can be selected by q on tank. */
+bool dip_summary_may_match(const struct dip_summary *s, const struct dip_xpath *q, int tank);
+
+struct dip_chunk {
+    uint64_t offset, length; /* the chunk's gzip member in the segment file */
+    struct dip_summary sum;
+};
+
+struct dip_segment {
+    char file[64];           /* name inside the store folder */
+    uint64_t seq;            /* order of sealing: ties in key order break by seq */
+    uint64_t bytes;          /* file size */
+    struct dip_summary sum;
+    struct dip_chunk *chunks;
+    size_t nchunks;
+};
+
+/* ---- WAL (wal.c) ---- */
+struct dip_wal {
+    int fd;
+    uint64_t size;
+    char path[PATH_MAX];
+};
+/* Opens or creates path, replays its entries to fn, truncates a torn tail
+ * (reported through *torn_msg, which must hold 256 bytes, empty when none). */
+int dip_wal_open(struct dip_wal *w, const char *path, int (*fn)(void *ctx, const struct dip_flow *flows, size_t n),
+                 void *ctx, char *torn_msg, struct dip_errbuf *eb);
+/* Appends one batch; durable on DIP_OK when sync. On failure the WAL is
+ * truncated back to its previous size so no partial entry remains. */
+int dip_wal_append(struct dip_wal *w, const uint8_t *batch, size_t len, bool sync, struct dip_errbuf *eb);
+void dip_wal_close(struct dip_wal *w);
+
+/* ---- segments (segment.c) ---- */
+/* Writes flows (sorted by tank key, stable) as segment file `path`, fsync'd.
+ * Fills seg's summaries and chunks (seg->file and seq are the caller's). */
+int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
+                      size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb);
+/* Reads and inflates one chunk: the XML text of its subtrees into out. */
+int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
+                           struct dip_errbuf *eb);
+void dip_segment_free(struct dip_segment *seg);
+
+/* ---- manifest (manifest.c) ---- */
+struct dip_manifest {
+    enum dip_tank_key key;
+    uint64_t next_seq;
+    char wal[64];
+    struct dip_segment *segs;
+    size_t nsegs;
+};
+int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbuf *eb);
+int dip_manifest_write(const char *path, const struct dip_manifest *m, struct dip_errbuf *eb);
+void dip_manifest_free(struct dip_manifest *m);
+
+/* ---- trees (tree.c) ---- */
+/* Builds a <tank key> document holding flows (sorted by key) in the tank's
+ * tree shape. Returns: new doc (xmlFreeDoc) or NULL when out of memory. */
+xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, size_t n);
+/* Appends the chunk text of flows (sorted, one family for address keys) to out. */
+int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, size_t n, struct dip_dynbuf *out);
+/* Parses chunk text (subtrees of the tank element) into a <tank key> document. */
+int dip_tree_parse_chunk(enum dip_tank_key key, const char *text, size_t len, const char *where, xmlDocPtr *doc,
+                         struct dip_errbuf *eb);
+/* Collects every flow element of a document in document order. */
+int dip_tree_collect(xmlDocPtr doc, struct dip_flow **flows, size_t *n, size_t *cap, struct dip_errbuf *eb);
+/* Approximate bytes a tree of n records occupies (for the memory budget). */
+#define DIP_TREE_BYTES_PER_RECORD 3584
+
+/* ---- the store ---- */
+struct dip_store {
+    char dir[PATH_MAX];
+    struct dip_store_options opt;
+    struct dip_manifest man;
+    struct dip_wal wal;
+    int *seg_fds;            /* open fd per segment, parallel to man.segs */
+    struct dip_flow *active; /* insertion order */
+    size_t nactive, active_cap;
+    struct dip_flow *active_sorted; /* stable-sorted copy, valid while sorted_valid */
+    bool sorted_valid;
+    struct dip_dynbuf scratch; /* batch encoding for inserts */
+};
+
+/* Writes the path of a file in the store's folder into out. */
+void dip_store_path(const struct dip_store *s, const char *name, char *out, size_t cap);
+
+/* Returns: the active records sorted by key (borrowed, valid until the next
+ * insert or seal), or NULL when out of memory. */
+const struct dip_flow *dip_store_active_sorted(struct dip_store *s);
+
+/* Appends every record of segment i, in its document order, to *flows. */
+int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
+                           struct dip_errbuf *eb);
+
+/* Sorts flows by tank key, keeping insertion order among equal keys. */
+void dip_store_sort(struct dip_flow *flows, size_t n, enum dip_tank_key key);
+
+#endif
