@@ -16,7 +16,9 @@
 /* Parses len bytes named `name` (for messages). Returns DIP_OK with *doc new
  * (xmlFreeDoc), or DIP_ESYNTAX with "name:line:column: message" in eb. */
 int dip_xml_parse_memory(const char *data, size_t len, const char *name, xmlDocPtr *doc, struct dip_errbuf *eb);
-/* Same for a file (gzip-compressed files are read transparently). */
+/* Same for a file (gzip-compressed files are read transparently). Note that
+ * the process-wide entity loader refuses every load, so xmlReadFile and
+ * friends cannot open files: read documents through this function. */
 int dip_xml_parse_file(const char *path, xmlDocPtr *doc, struct dip_errbuf *eb);
 
 /* Installs process-wide protections once (no external entity loading). Safe to call repeatedly. */

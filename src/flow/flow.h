@@ -153,6 +153,20 @@ int dip_batch_decode(const uint8_t *data, size_t len, size_t max_records, struct
 int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows,
                             size_t *n, size_t *consumed, struct dip_errbuf *eb);
 
+/* ---- streaming input (flow_read.c) ---- */
+
+/* Receives records in batches; a non-zero return stops the stream with that code. */
+typedef int (*dip_flow_batch_fn)(void *ctx, const struct dip_flow *flows, size_t n);
+/* Reads an XML document from fd and delivers every `flow` element at any
+ * depth, `batch` at a time. name is used in messages. On a malformed document
+ * or record, returns DIP_ESYNTAX / DIP_EINVAL with "name:line:column: why" and
+ * does not deliver the batch in progress. *delivered counts records delivered. */
+int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx,
+                         uint64_t *delivered, struct dip_errbuf *eb);
+/* Reads concatenated binary batches from fd, delivering each whole batch. */
+int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
+                             struct dip_errbuf *eb);
+
 /* ---- flow IDs (paper section III) ---- */
 
 /* Random strategy: SipHash-2-4 (OpenSSL EVP_MAC) keyed with key[16] over the
