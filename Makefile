@@ -95,11 +95,15 @@ fuzz: deps
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libdip.a
 	clang $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libdip.a $(LDLIBS)
 
+BENCH_BINS := $(patsubst %.c,%,$(wildcard tools/bench/*.c))
+tools/bench/%: tools/bench/%.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 bench: bench-store
-bench-store: all
+bench-store: all tools/bench/bench_store
 	sh tools/bench/bench_store.sh
 
 clean:
-	rm -rf build build-asan build-fuzz dipstorage tools/flowgen/flowgen
+	rm -rf build build-asan build-fuzz dipstorage tools/flowgen/flowgen $(BENCH_BINS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,32 @@
+# store_badinput.sh - bad input gets a clear error and loses nothing:
+# malformed XML (line and column named, the batch holding it not stored),
+# an invalid attribute, an XPath syntax error (column named, <error> document).
+. tests/e2e/lib.sh.inc
+d="$WORK/store"
+cat > "$WORK/good.xml" <<'XML'
+<flows>
+<flow src="10.0.0.1" dst="10.0.0.2" sport="1234" dport="22" proto="6" packets="3" bytes="180" first="1700000000000" last="1700000001000" id="00000000000000a1"/>
+<flow src="10.0.0.3" dst="10.0.0.4" sport="1235" dport="80" proto="6" packets="4" bytes="240" first="1700000000000" last="1700000001000" id="00000000000000a2"/>
+</flows>
+XML
+"$DIP_BIN" store ingest --dir "$d" --key src "$WORK/good.xml" 2>/dev/null
+# line 3 is cut short: a malformed document
+printf '<flows>\n<flow src="10.0.0.5" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000b1"/>\n<flow src="10.0.0.7" dst=\n</flows>\n' > "$WORK/broken.xml"
+if "$DIP_BIN" store ingest --dir "$d" "$WORK/broken.xml" 2>"$WORK/err"; then fail "malformed XML was accepted"; fi
+grep -q 'broken.xml:3:' "$WORK/err" || { cat "$WORK/err"; fail "the error does not name line 3"; }
+n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
+[ "$n" = 2 ] || fail "after malformed input the store holds $n records, expected 2 (the broken batch must not be stored)"
+# a bad attribute value
+printf '<flows><flow src="10.0.0.999" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000b1"/></flows>\n' > "$WORK/badattr.xml"
+if "$DIP_BIN" store ingest --dir "$d" "$WORK/badattr.xml" 2>"$WORK/err"; then fail "bad address accepted"; fi
+grep -q 'src' "$WORK/err" || fail "the error does not name the attribute: $(cat "$WORK/err")"
+# XPath syntax error: an <error> document with the column, exit 1
+if "$DIP_BIN" store query --dir "$d" '//flow[@src=]' > "$WORK/out" 2>/dev/null; then fail "bad XPath accepted"; fi
+grep -q '<error code="ESYNTAX" column="[1-9]' "$WORK/out" || fail "no error document with a column: $(cat "$WORK/out")"
+# usage errors exit 2, --help exits 0
+set +e
+"$DIP_BIN" store query >/dev/null 2>&1; [ $? = 2 ] || fail "usage error does not exit 2"
+"$DIP_BIN" store --help | grep -q 'usage: dipstorage store' || fail "no --help text"
+set -e
+n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
+[ "$n" = 2 ] || fail "store changed by bad input: $n records"

@@ -1,0 +1,235 @@
+/* test_flow.c - the flow record: addresses, XML attributes, binary batches
+ * (fed whole, truncated at every byte and corrupted at every byte) and flow IDs. */
+#include <CUnit/CUnit.h>
+#include <libxml/tree.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow/flow.h"
+
+static struct dip_flow sample_flow(int v6, int all_optional)
+{
+    struct dip_flow f;
+    memset(&f, 0, sizeof f);
+    if (v6) {
+        dip_addr_parse("2001:db8::1", 11, &f.src);
+        dip_addr_parse("2001:db8:0:1::ff", 16, &f.dst);
+    } else {
+        dip_addr_from_v4(&f.src, 0x0a010203);
+        dip_addr_from_v4(&f.dst, 0xc0a80001);
+    }
+    f.sport = 51515;
+    f.dport = 443;
+    f.proto = 6;
+    f.packets = 12;
+    f.bytes = 3456;
+    f.first = 1700000000123ull;
+    f.last = 1700000004567ull;
+    if (all_optional) {
+        f.present = DIP_F_ALL_OPTIONAL;
+        f.flags = 0x1b; f.tos = 32; f.in = 3; f.out = 7; f.srcas = 64512; f.dstas = 4200000000u;
+        f.smask = 24; f.dmask = 16; f.domain = 42; f.sampling = 1000;
+        dip_addr_parse("fe80::1", 7, &f.nexthop);
+        dip_addr_from_v4(&f.exporter, 0xc0000201);
+    }
+    f.id = dip_flow_id_random(&f, dip_flow_id_default_key);
+    return f;
+}
+
+static void test_addr_parse_and_format_round_trip_rfc5952(void)
+{
+    static const char *const good[] = { "0.0.0.0", "10.1.2.3", "255.255.255.255", "2001:db8::1", "::1", "::",
+                                        "fe80::1:2:3:4", "2001:db8:0:1:1:1:1:1", "1::" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct dip_addr a;
+        char text[DIP_ADDR_TEXT_MAX];
+        CU_ASSERT_EQUAL_FATAL(dip_addr_parse(good[i], strlen(good[i]), &a), DIP_OK);
+        dip_addr_format(&a, text);
+        CU_ASSERT_STRING_EQUAL(text, good[i]);
+    }
+    struct dip_addr a;
+    char text[DIP_ADDR_TEXT_MAX];
+    CU_ASSERT_EQUAL(dip_addr_parse("2001:DB8:0:0:0:0:0:1", 20, &a), DIP_OK);
+    dip_addr_format(&a, text);
+    CU_ASSERT_STRING_EQUAL(text, "2001:db8::1"); /* lowercase, longest zero run compressed */
+}
+
+static void test_addr_parse_rejects_garbage(void)
+{
+    static const char *const bad[] = { "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.04x", "01234.1.1.1", "a.b.c.d",
+                                       "1:2:3:4:5:6:7:8:9", "::g", " 1.2.3.4", "1.2.3.4 " };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct dip_addr a;
+        CU_ASSERT_NOT_EQUAL(dip_addr_parse(bad[i], strlen(bad[i]), &a), DIP_OK);
+    }
+}
+
+static void test_addr_order_puts_ipv4_before_ipv6(void)
+{
+    struct dip_addr v4, v6;
+    dip_addr_from_v4(&v4, 0xffffffff);
+    dip_addr_parse("::1", 3, &v6);
+    CU_ASSERT(dip_addr_cmp(&v4, &v6) < 0);
+    CU_ASSERT(dip_addr_cmp(&v6, &v4) > 0);
+}
+
+static void test_flow_xml_round_trip_with_and_without_optional_fields(void)
+{
+    for (int v6 = 0; v6 < 2; v6++)
+        for (int opt = 0; opt < 2; opt++) {
+            struct dip_flow f = sample_flow(v6, opt), g;
+            xmlNodePtr n = xmlNewNode(NULL, BAD_CAST "flow");
+            CU_ASSERT_EQUAL_FATAL(dip_flow_to_xml_node(&f, n), DIP_OK);
+            struct dip_errbuf eb;
+            CU_ASSERT_EQUAL(dip_flow_from_xml_node(&g, n, &eb), DIP_OK);
+            CU_ASSERT_EQUAL(memcmp(&f, &g, sizeof f), 0);
+            xmlFreeNode(n);
+            /* the text writer gives the same attributes */
+            struct dip_dynbuf b;
+            dip_dynbuf_init(&b, 4096);
+            CU_ASSERT_EQUAL(dip_flow_xml_append(&f, &b), DIP_OK);
+            CU_ASSERT_PTR_NOT_NULL(strstr((char *)b.data, opt ? " sampling=\"1000\"" : "\" id=\""));
+            CU_ASSERT_PTR_NULL(strstr((char *)b.data, "=\"\"")); /* never an empty attribute */
+            dip_dynbuf_free(&b);
+        }
+}
+
+static void test_flow_from_attrs_names_the_bad_attribute(void)
+{
+    const char *names[] = { "src", "dst", "sport", "dport", "proto", "packets", "bytes", "first", "last", "id" };
+    const char *values[] = { "10.0.0.1", "10.0.0.2", "70000", "22", "6", "1", "40", "1", "2", "0123456789abcdef" };
+    struct dip_flow f;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL(dip_flow_from_attrs(&f, names, values, 10, &eb), DIP_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "sport"));
+    values[2] = "1234";
+    CU_ASSERT_EQUAL(dip_flow_from_attrs(&f, names, values, 10, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(dip_flow_from_attrs(&f, names, values, 9, &eb), DIP_EINVAL); /* no id */
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "id"));
+    names[4] = "color";
+    CU_ASSERT_EQUAL(dip_flow_from_attrs(&f, names, values, 10, &eb), DIP_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "color"));
+}
+
+static void test_batch_round_trip_mixed_records(void)
+{
+    struct dip_flow in[4] = { sample_flow(0, 0), sample_flow(1, 0), sample_flow(0, 1), sample_flow(1, 1) };
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_encode(in, 4, &b), DIP_OK);
+    struct dip_flow *out;
+    size_t n;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_batch_decode(b.data, b.len, 100, &out, &n, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT_EQUAL(memcmp(in, out, sizeof in), 0);
+    free(out);
+    dip_dynbuf_free(&b);
+}
+
+static void test_batch_truncated_at_every_byte_needs_more_or_fails(void)
+{
+    struct dip_flow in[3] = { sample_flow(0, 1), sample_flow(1, 1), sample_flow(0, 0) };
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, 1 << 20);
+    dip_batch_encode(in, 3, &b);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        struct dip_flow *out = NULL;
+        size_t n = 0, used = 0;
+        struct dip_errbuf eb;
+        int rc = dip_batch_decode_prefix(b.data, cut, 100, &out, &n, &used, &eb);
+        CU_ASSERT(rc == DIP_EAGAIN || rc == DIP_ECORRUPT);
+        CU_ASSERT_PTR_NULL(out);
+        CU_ASSERT_NOT_EQUAL(dip_batch_decode(b.data, cut, 100, &out, &n, &eb), DIP_OK);
+    }
+    dip_dynbuf_free(&b);
+}
+
+static void test_batch_corruption_at_every_byte_is_detected(void)
+{
+    struct dip_flow in[2] = { sample_flow(0, 1), sample_flow(1, 0) };
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, 1 << 20);
+    dip_batch_encode(in, 2, &b);
+    for (size_t i = 0; i < b.len; i++) {
+        b.data[i] ^= 0x5a;
+        struct dip_flow *out = NULL;
+        size_t n;
+        struct dip_errbuf eb;
+        CU_ASSERT_NOT_EQUAL(dip_batch_decode(b.data, b.len, 100, &out, &n, &eb), DIP_OK);
+        CU_ASSERT_PTR_NULL(out);
+        b.data[i] ^= 0x5a;
+    }
+    dip_dynbuf_free(&b);
+}
+
+static void test_batch_stream_of_concatenated_batches(void)
+{
+    struct dip_flow in[3] = { sample_flow(0, 0), sample_flow(1, 1), sample_flow(0, 1) };
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, 1 << 20);
+    dip_batch_encode(in, 1, &b);
+    size_t first = b.len;
+    dip_batch_encode(in + 1, 2, &b);
+    struct dip_flow *out;
+    size_t n, used;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_batch_decode_prefix(b.data, b.len, 100, &out, &n, &used, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(used, first);
+    CU_ASSERT_EQUAL(n, 1);
+    free(out);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_decode_prefix(b.data + used, b.len - used, 100, &out, &n, &used, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(memcmp(out, in + 1, 2 * sizeof *out), 0);
+    free(out);
+    dip_dynbuf_free(&b);
+}
+
+static void test_random_id_is_deterministic_keyed_and_spread(void)
+{
+    struct dip_flow f = sample_flow(0, 0);
+    uint64_t a = dip_flow_id_random(&f, dip_flow_id_default_key);
+    CU_ASSERT_EQUAL(a, dip_flow_id_random(&f, dip_flow_id_default_key));
+    uint8_t other[16] = { 1 };
+    CU_ASSERT_NOT_EQUAL(a, dip_flow_id_random(&f, other));
+    /* top bits spread evenly: 4096 flows over 16 buckets */
+    int buckets[16] = { 0 };
+    for (int i = 0; i < 4096; i++) {
+        f.sport = (uint16_t)i;
+        buckets[dip_flow_id_random(&f, dip_flow_id_default_key) >> 60]++;
+    }
+    for (int i = 0; i < 16; i++) CU_ASSERT(buckets[i] > 256 / 2 && buckets[i] < 256 * 2);
+}
+
+static void test_structured_id_preserves_key_order(void)
+{
+    struct dip_flow a = sample_flow(0, 0), b = a, c = sample_flow(1, 0);
+    dip_addr_from_v4(&a.src, 0x0a000001);
+    dip_addr_from_v4(&b.src, 0x0a000002);
+    CU_ASSERT(dip_flow_id_structured(&a, DIP_KEY_SRC) < dip_flow_id_structured(&b, DIP_KEY_SRC));
+    CU_ASSERT(dip_flow_id_structured(&b, DIP_KEY_SRC) < dip_flow_id_structured(&c, DIP_KEY_SRC));
+    a.dport = 22;
+    b.dport = 23;
+    CU_ASSERT(dip_flow_id_structured(&a, DIP_KEY_DPORT) < dip_flow_id_structured(&b, DIP_KEY_DPORT));
+    CU_ASSERT_EQUAL(dip_flow_id_structured(&a, DIP_KEY_DPORT) >> 48, 22);
+}
+
+int dip_suite_flow(void)
+{
+    CU_pSuite s = CU_add_suite("flow", NULL, NULL);
+    if (!s) return -1;
+    CU_add_test(s, "addr_parse_and_format_round_trip_rfc5952", test_addr_parse_and_format_round_trip_rfc5952);
+    CU_add_test(s, "addr_parse_rejects_garbage", test_addr_parse_rejects_garbage);
+    CU_add_test(s, "addr_order_puts_ipv4_before_ipv6", test_addr_order_puts_ipv4_before_ipv6);
+    CU_add_test(s, "flow_xml_round_trip_with_and_without_optional_fields",
+                test_flow_xml_round_trip_with_and_without_optional_fields);
+    CU_add_test(s, "flow_from_attrs_names_the_bad_attribute", test_flow_from_attrs_names_the_bad_attribute);
+    CU_add_test(s, "batch_round_trip_mixed_records", test_batch_round_trip_mixed_records);
+    CU_add_test(s, "batch_truncated_at_every_byte_needs_more_or_fails",
+                test_batch_truncated_at_every_byte_needs_more_or_fails);
+    CU_add_test(s, "batch_corruption_at_every_byte_is_detected", test_batch_corruption_at_every_byte_is_detected);
+    CU_add_test(s, "batch_stream_of_concatenated_batches", test_batch_stream_of_concatenated_batches);
+    CU_add_test(s, "random_id_is_deterministic_keyed_and_spread", test_random_id_is_deterministic_keyed_and_spread);
+    CU_add_test(s, "structured_id_preserves_key_order", test_structured_id_preserves_key_order);
+    return 0;
+}

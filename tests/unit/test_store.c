@@ -1,0 +1,311 @@
+/* test_store.c - a leaf store: durability (WAL replay, torn tails), sealing
+ * and compaction keep the logical document, chunk pruning, limits, errors. */
+#include <CUnit/CUnit.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/dip-test-store-XXXXXX");
+    if (!mkdtemp(dir)) dir[0] = 0;
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (dir[0] && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* Deterministic records: sources in 10.0-3.x.y and a few IPv6, ports from a
+ * small set so that keys repeat across batches and segments. */
+static void make_flows(struct dip_flow *f, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        memset(&f[i], 0, sizeof f[i]);
+        x = x * 1103515245u + 12345u;
+        if (x % 11 == 0) {
+            dip_addr_parse("2001:db8::5", 11, &f[i].src);
+            f[i].src.b[15] = (uint8_t)(x >> 8);
+        } else {
+            dip_addr_from_v4(&f[i].src, 0x0a000000u | ((x >> 10) & 0x3ffff));
+        }
+        dip_addr_from_v4(&f[i].dst, 0xc0a80000u | ((x >> 3) & 0xff));
+        static const uint16_t ports[] = { 22, 53, 80, 443, 8080 };
+        f[i].dport = ports[(x >> 20) % 5];
+        f[i].sport = (uint16_t)(1024 + (x >> 7) % 60000);
+        f[i].proto = (x >> 27) % 3 ? 6 : 17;
+        f[i].packets = 1 + (x >> 5) % 100;
+        f[i].bytes = 40 * f[i].packets + (x >> 9) % 1000;
+        f[i].first = 1700000000000ull + i * 7;
+        f[i].last = f[i].first + (x >> 12) % 5000;
+        f[i].id = dip_flow_id_random(&f[i], dip_flow_id_default_key);
+    }
+}
+
+static struct dip_store *open_small(struct dip_store_options *o)
+{
+    dip_store_options_default(o);
+    o->seal_records = 3000;
+    o->chunk_records = 128;
+    o->sync = false;
+    struct dip_store *s = NULL;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL(dip_store_open(dir, DIP_KEY_SRC, o, &s, NULL, &eb), DIP_OK);
+    return s;
+}
+
+static char *query_text(struct dip_store *s, const char *q, uint64_t *count)
+{
+    struct dip_store_answer a;
+    struct dip_errbuf eb;
+    int rc = dip_store_query(s, q, strlen(q), &a, NULL, &eb);
+    CU_ASSERT_EQUAL_FATAL(rc, DIP_OK);
+    if (count) *count = a.count;
+    char *text = strdup(a.body.data ? (char *)a.body.data : "");
+    dip_store_answer_free(&a);
+    return text;
+}
+
+static void test_records_survive_reopen_through_wal_replay(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[1000];
+    make_flows(f, 1000, 1);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 1000, NULL), DIP_OK);
+    char *before = query_text(s, "//flow[@dport=22]", NULL);
+    dip_store_close(s);
+    s = open_small(&o);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 1000);
+    CU_ASSERT_EQUAL(st.active_records, 1000);
+    char *after = query_text(s, "//flow[@dport=22]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    free(before);
+    free(after);
+    dip_store_close(s);
+}
+
+static void test_sealing_keeps_the_logical_document(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[2500];
+    make_flows(f, 2500, 2);
+    dip_store_insert(s, f, 2500, NULL);
+    uint64_t n1, n2;
+    char *before = query_text(s, "//flow[@proto=17]", &n1);
+    char *cnt_before = query_text(s, "count(/tank/o/o)", NULL);
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 1);
+    CU_ASSERT(st.chunks >= 2500 / 128);
+    char *after = query_text(s, "//flow[@proto=17]", &n2);
+    char *cnt_after = query_text(s, "count(/tank/o/o)", NULL);
+    CU_ASSERT_EQUAL(n1, n2);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT_STRING_EQUAL(cnt_before, cnt_after);
+    free(before); free(after); free(cnt_before); free(cnt_after);
+    dip_store_close(s);
+}
+
+/* Equal keys in several segments and the active part come out in the order
+ * they were stored: segment order, then the active part. */
+static void test_equal_keys_across_segments_keep_insertion_order(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[3];
+    make_flows(f, 3, 3);
+    for (int i = 0; i < 3; i++) {
+        dip_addr_from_v4(&f[i].src, 0x0a090909);
+        f[i].bytes = 100 + (uint64_t)i;
+    }
+    struct dip_errbuf eb;
+    dip_store_insert(s, &f[0], 1, NULL);
+    dip_store_seal(s, &eb);
+    dip_store_insert(s, &f[1], 1, NULL);
+    dip_store_seal(s, &eb);
+    dip_store_insert(s, &f[2], 1, NULL);
+    char *text = query_text(s, "//flow[@src='10.9.9.9']", NULL);
+    char *a = strstr(text, "bytes=\"100\""), *b = strstr(text, "bytes=\"101\""), *c = strstr(text, "bytes=\"102\"");
+    CU_ASSERT(a && b && c && a < b && b < c);
+    free(text);
+    dip_store_close(s);
+}
+
+static char warnings[512];
+static void record_warning(const char *msg) { snprintf(warnings, sizeof warnings, "%s", msg); }
+
+static void test_torn_wal_tail_is_dropped_with_a_warning(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[100];
+    make_flows(f, 100, 4);
+    dip_store_insert(s, f, 60, NULL);
+    dip_store_insert(s, f + 60, 40, NULL);
+    dip_store_close(s);
+    /* cut the last entry in half, as a crash during its write would */
+    char wal[400];
+    snprintf(wal, sizeof wal, "%s/wal-000001.log", dir);
+    int fd = open(wal, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    CU_ASSERT_EQUAL(ftruncate(fd, size - 50), 0);
+    close(fd);
+    dip_store_options_default(&o);
+    struct dip_errbuf eb;
+    warnings[0] = 0;
+    s = NULL;
+    CU_ASSERT_EQUAL(dip_store_open(dir, -1, &o, &s, record_warning, &eb), DIP_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(warnings, "torn"));
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 60);
+    /* the store takes new records after the repair */
+    CU_ASSERT_EQUAL(dip_store_insert(s, f + 60, 40, NULL), DIP_OK);
+    dip_store_close(s);
+    s = NULL;
+    CU_ASSERT_EQUAL(dip_store_open(dir, -1, &o, &s, NULL, &eb), DIP_OK);
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 100);
+    dip_store_close(s);
+}
+
+static void test_compaction_merges_small_segments_without_changing_answers(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[600];
+    make_flows(f, 600, 5);
+    struct dip_errbuf eb;
+    for (int i = 0; i < 6; i++) {
+        dip_store_insert(s, f + i * 100, 100, NULL);
+        dip_store_seal(s, &eb);
+    }
+    char *before = query_text(s, "//flow[@dport=443]", NULL);
+    size_t merged = 0;
+    CU_ASSERT_EQUAL(dip_store_compact(s, &merged, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(merged, 6);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 1);
+    CU_ASSERT_EQUAL(st.records, 600);
+    char *after = query_text(s, "//flow[@dport=443]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    free(before);
+    free(after);
+    dip_store_close(s);
+}
+
+static void test_point_query_on_the_key_skips_chunks(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[2900];
+    make_flows(f, 2900, 6);
+    dip_store_insert(s, f, 2900, NULL);
+    struct dip_errbuf eb;
+    dip_store_seal(s, &eb);
+    char q[128], src[DIP_ADDR_TEXT_MAX];
+    dip_addr_format(&f[17].src, src);
+    snprintf(q, sizeof q, "//flow[@src='%s']", src);
+    struct dip_store_answer a;
+    CU_ASSERT_EQUAL_FATAL(dip_store_query(s, q, strlen(q), &a, NULL, &eb), DIP_OK);
+    CU_ASSERT(a.count >= 1);
+    CU_ASSERT(a.chunks_read <= 2);
+    CU_ASSERT(a.chunks_skipped >= 20);
+    dip_store_answer_free(&a);
+    dip_store_close(s);
+}
+
+static void test_limits_and_errors_are_reported(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[200];
+    make_flows(f, 200, 7);
+    dip_store_insert(s, f, 200, NULL);
+    dip_store_close(s);
+    dip_store_options_default(&o);
+    o.max_result_records = 10;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
+    struct dip_store_answer a;
+    CU_ASSERT_EQUAL(dip_store_query(s, "//flow", 6, &a, NULL, &eb), DIP_ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "limit"));
+    size_t col = 0;
+    CU_ASSERT_EQUAL(dip_store_query(s, "//flow[@src=", 12, &a, &col, &eb), DIP_ESYNTAX);
+    CU_ASSERT(col > 0);
+    dip_store_close(s);
+    /* a store keyed by src cannot be opened as dport */
+    CU_ASSERT_EQUAL(dip_store_open(dir, DIP_KEY_DPORT, &o, &s, NULL, &eb), DIP_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "src"));
+}
+
+struct scan_state {
+    struct dip_flow prev;
+    size_t n;
+    int unordered;
+};
+
+static int visit(void *ctx, const struct dip_flow *fl)
+{
+    struct scan_state *st = ctx;
+    if (st->n && dip_flow_key_cmp(&st->prev, fl, DIP_KEY_SRC) > 0) st->unordered++;
+    st->prev = *fl;
+    st->n++;
+    return 0;
+}
+
+static void test_scan_streams_every_record_in_key_order(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[700];
+    make_flows(f, 700, 8);
+    struct dip_errbuf eb;
+    dip_store_insert(s, f, 300, NULL);
+    dip_store_seal(s, &eb);
+    dip_store_insert(s, f + 300, 400, NULL);
+    struct scan_state st = { .n = 0 };
+    CU_ASSERT_EQUAL(dip_store_scan(s, NULL, visit, &st, NULL, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(st.n, 700);
+    CU_ASSERT_EQUAL(st.unordered, 0);
+    dip_store_close(s);
+}
+
+int dip_suite_store(void)
+{
+    /* every test gets a fresh folder */
+    CU_pSuite s = CU_add_suite_with_setup_and_teardown("store", NULL, NULL, setup, teardown);
+    if (!s) return -1;
+#define T(name)                                                                        \
+    do {                                                                               \
+        CU_pTest t = CU_add_test(s, #name, name);                                      \
+        if (!t) return -1;                                                             \
+    } while (0)
+    T(test_records_survive_reopen_through_wal_replay);
+    T(test_sealing_keeps_the_logical_document);
+    T(test_equal_keys_across_segments_keep_insertion_order);
+    T(test_torn_wal_tail_is_dropped_with_a_warning);
+    T(test_compaction_merges_small_segments_without_changing_answers);
+    T(test_point_query_on_the_key_skips_chunks);
+    T(test_limits_and_errors_are_reported);
+    T(test_scan_streams_every_record_in_key_order);
+#undef T
+    return 0;
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# bench_store.sh - `make bench-store`: a leaf store beside nfdump on the same
+# generated records, in one run. The records go to nfcapd as NetFlow v5 over
+# UDP loopback (flowgen --format v5) and to our store as binary batches from
+# the same seed; IPv4 only, because NetFlow v5 carries nothing else.
+# Figures go to stdout and tools/bench/out/store-TIMESTAMP.csv.
+# BENCH_RECORDS (default 10000000), BENCH_POINTS (default 200).
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin="$top/dipstorage"; gen="$top/tools/flowgen/flowgen"; bench="$top/tools/bench/bench_store"
+n=${BENCH_RECORDS:-10000000}
+points=${BENCH_POINTS:-200}
+work=$(mktemp -d /tmp/dip-bench-XXXXXX)
+trap 'kill $nfpid 2>/dev/null || true; rm -rf "$work"' EXIT
+nfpid=
+mkdir -p "$top/tools/bench/out"
+csv="$top/tools/bench/out/store-$(date -u +%Y%m%dT%H%M%SZ).csv"
+echo "figure,dipstorage,nfdump" > "$csv"
+row() { echo "$1,$2,$3" | tee -a "$csv"; }
+
+echo "== $n records (seed 1, IPv4)" >&2
+"$gen" -n "$n" --seed 1 --v6-share 0 --format batch -o "$work/flows.bin" 2>/dev/null
+
+# ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip)
+/usr/bin/time -f "%e %M" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2>/dev/null
+read secs rss < "$work/time"
+dip_rate=$(echo "$n / $secs" | bc)
+dip_rss_ingest=$((rss / 1024))
+/usr/bin/time -f "%e %M" -o "$work/time2" "$bench" "$work/store" "$points" 1000000 > "$work/dip.csv"
+read qsecs qrss < "$work/time2"
+get() { sed -n "s/^$1,//p" "$work/dip.csv"; }
+
+# ---- nfdump: nfcapd receives the same records as NetFlow v5
+port=$((20000 + $$ % 10000))
+mkdir -p "$work/nf"
+nfcapd -B 4194304 -p "$port" -w "$work/nf" -t 3600 >/dev/null 2>&1 &
+nfpid=$!
+sleep 1
+start=$(date +%s.%N)
+"$gen" -n "$n" --seed 1 --v6-share 0 --format v5 --rate 1000000 --to "udp://127.0.0.1:$port" 2>/dev/null
+sleep 2
+kill -TERM "$nfpid"; wait "$nfpid" 2>/dev/null || true; nfpid=
+end=$(date +%s.%N)
+nf_records=$(nfdump -R "$work/nf" -q -o 'fmt:%pkt' -n 0 2>/dev/null | wc -l || echo 0)
+nf_disk=$(du -sb "$work/nf" | cut -f1)
+host=$(nfdump -R "$work/nf" -q -o 'fmt:%sa' -c 1 2>/dev/null | tr -d ' ')
+/usr/bin/time -f "%e %M" -o "$work/t3" nfdump -R "$work/nf" -q "src ip $host" > /dev/null 2>&1
+read nf_point nf_rss < "$work/t3"
+/usr/bin/time -f "%e %M" -o "$work/t4" nfdump -R "$work/nf" -q "bytes > 1000000" > /dev/null 2>&1
+read nf_scan nf_rss2 < "$work/t4"
+
+row records "$(get records)" "$nf_records"
+row insert_rec_per_s "$dip_rate" "$(echo "$n / ($end - $start)" | bc) (UDP receive at the offered 1M rec/s)"
+row point_query_p50_ms "$(get point_p50_ms)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
+row point_query_p99_ms "$(get point_p99_ms)" "-"
+row scan_rec_per_s "$(get scan_rec_per_s)" "$(echo "$nf_records / $nf_scan" | bc)"
+row disk_bytes_per_record "$(get disk_bytes_per_record)" "$(echo "scale=1; $nf_disk / $nf_records" | bc)"
+row peak_rss_mb "ingest $dip_rss_ingest / queries $((qrss / 1024))" "$((nf_rss / 1024))"
+echo "== written to $csv" >&2
