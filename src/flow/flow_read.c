@@ -16,15 +16,17 @@ struct reader_error {
     int line, column;
 };
 
-static void on_reader_error(void *arg, const char *msg, xmlParserSeverities severity, xmlTextReaderLocatorPtr loc)
+/* Keeps the first error with its position (libxml2 reports the line and,
+ * in int2, the column). */
+static void on_reader_error(void *arg, xmlErrorPtr e)
 {
     struct reader_error *re = arg;
-    if (re->msg[0] || (severity != XML_PARSER_SEVERITY_ERROR && severity != XML_PARSER_SEVERITY_VALIDITY_ERROR))
-        return;
-    snprintf(re->msg, sizeof re->msg, "%s", msg);
+    if (re->msg[0] || !e || e->level < XML_ERR_ERROR) return;
+    snprintf(re->msg, sizeof re->msg, "%s", e->message ? e->message : "malformed XML");
     size_t n = strlen(re->msg);
     while (n && (re->msg[n - 1] == '\n' || re->msg[n - 1] == ' ')) re->msg[--n] = 0;
-    re->line = xmlTextReaderLocatorLineNumber(loc);
+    re->line = e->line;
+    re->column = e->int2;
 }
 
 static int read_flow_element(xmlTextReaderPtr r, struct dip_flow *f, struct dip_errbuf *eb)
@@ -56,7 +58,7 @@ int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_
         return dip_err_set(eb, DIP_ENOMEM, "%s: cannot start the XML reader", name);
     }
     struct reader_error re = { { 0 }, 0, 0 };
-    xmlTextReaderSetErrorHandler(r, on_reader_error, &re);
+    xmlTextReaderSetStructuredErrorHandler(r, on_reader_error, &re);
     size_t n = 0;
     int rc = DIP_OK, ret;
     while ((ret = xmlTextReaderRead(r)) == 1) {
@@ -75,8 +77,8 @@ int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_
         }
     }
     if (!rc && ret != 0) {
-        int col = xmlTextReaderGetParserColumnNumber(r);
         int line = re.line ? re.line : xmlTextReaderGetParserLineNumber(r);
+        int col = re.line ? re.column : xmlTextReaderGetParserColumnNumber(r);
         rc = dip_err_set(eb, DIP_ESYNTAX, "%s:%d:%d: %s", name, line, col, re.msg[0] ? re.msg : "malformed XML");
     }
     if (!rc && n) {

@@ -75,9 +75,11 @@ static bool chunk_may_match(const struct query_run *r, const struct source *src,
     return dip_summary_may_match(&sum, r->q, r->s->man.key);
 }
 
-/* Makes the tree of chunk i of a source. */
-static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xmlDocPtr *doc)
+/* Makes the tree of chunk i of a source. *owned tells whether the caller
+ * must free it (trees of sealed chunks stay in the store's cache). */
+static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xmlDocPtr *doc, bool *owned)
 {
+    *owned = true;
     if (src->seg == SIZE_MAX) {
         size_t n;
         const struct dip_flow *f = active_slice(r, i, &n);
@@ -85,12 +87,19 @@ static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xm
         return *doc ? DIP_OK : dip_err_set(r->eb, DIP_ENOMEM, "no memory to build a tree of %zu records", n);
     }
     const struct dip_segment *seg = &r->s->man.segs[src->seg];
+    if ((*doc = dip_cache_get(&r->s->cache, seg->file, i))) {
+        *owned = false;
+        return DIP_OK;
+    }
     int rc = dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
     if (rc) return rc;
     char where[128];
     snprintf(where, sizeof where, "%s chunk %zu", seg->file, i);
     rc = dip_tree_parse_chunk(r->s->man.key, (const char *)r->text.data, r->text.len, where, doc, r->eb);
-    return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
+    if (rc) return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
+    size_t bytes = (size_t)seg->chunks[i].sum.count * DIP_TREE_BYTES_PER_RECORD;
+    if (r->q && dip_cache_put(&r->s->cache, seg->file, i, *doc, bytes)) *owned = false; /* exports pass through */
+    return DIP_OK;
 }
 
 static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc)
@@ -139,17 +148,18 @@ static int source_fill(struct query_run *r, struct source *src)
             continue;
         }
         xmlDocPtr doc;
-        int rc = chunk_doc(r, src, i, &doc);
+        bool owned;
+        int rc = chunk_doc(r, src, i, &doc, &owned);
         if (rc) return rc;
         if (!r->q) {
             rc = dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
-            xmlFreeDoc(doc);
+            if (owned) xmlFreeDoc(doc);
             if (rc) return rc;
             continue;
         }
         xmlXPathObjectPtr obj = eval_on(r, doc);
         if (!obj) {
-            xmlFreeDoc(doc);
+            if (owned) xmlFreeDoc(doc);
             return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
         }
         if (obj->type != XPATH_NODESET) rc = DIP_EAGAIN;
@@ -164,7 +174,7 @@ static int source_fill(struct query_run *r, struct source *src)
             if (!rc) rc = push_flow(src, &f);
         }
         xmlXPathFreeObject(obj);
-        xmlFreeDoc(doc);
+        if (owned) xmlFreeDoc(doc);
         if (rc) return rc;
     }
     if (src->n == 0) src->done = true;
@@ -223,17 +233,18 @@ static int aggregate(struct query_run *r, struct dip_store_answer *ans)
             }
             r->chunks_read++;
             xmlDocPtr doc;
-            int rc = chunk_doc(r, &src, i, &doc);
+            bool owned;
+            int rc = chunk_doc(r, &src, i, &doc, &owned);
             if (rc) return rc;
             xmlXPathObjectPtr obj = eval_on(r, doc);
             if (!obj) {
-                xmlFreeDoc(doc);
+                if (owned) xmlFreeDoc(doc);
                 return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
             }
             if (r->shape == DIP_XPATH_BOOLEAN) any = xmlXPathCastToBoolean(obj);
             else total += xmlXPathCastToNumber(obj);
             xmlXPathFreeObject(obj);
-            xmlFreeDoc(doc);
+            if (owned) xmlFreeDoc(doc);
             if (any) break;
         }
     }

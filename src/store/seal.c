@@ -163,6 +163,7 @@ static int merge_run(struct dip_store *s, size_t from, size_t to, struct dip_err
         dip_store_path(s, s->man.segs[i].file, old, sizeof old);
         close(s->seg_fds[i]);
         unlink(old);
+        dip_cache_forget(&s->cache, s->man.segs[i].file);
         dip_segment_free(&s->man.segs[i]);
     }
     s->seg_fds[from] = fd;
@@ -212,6 +213,7 @@ void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st)
     st->active_records = s->nactive;
     st->segments = s->man.nsegs;
     st->wal_bytes = s->wal.size;
+    st->cache_bytes = s->cache.bytes;
     if (all.count) {
         st->first_min = all.min[SUM_FIRST].lo;
         st->last_max = all.max[SUM_LAST].lo;

@@ -115,6 +115,7 @@ int dip_store_open(const char *dir, int key, const struct dip_store_options *opt
     if (!s->opt.seal_records) s->opt.seal_records = 262144;
     if (!s->opt.compact_below) s->opt.compact_below = s->opt.seal_records / 4;
     dip_dynbuf_init(&s->scratch, (size_t)1 << 30);
+    dip_cache_init(&s->cache, s->opt.memory_budget / 2);
     int rc;
     if (strlen(dir) > sizeof s->dir - 80) {
         rc = dip_err_set(eb, DIP_EINVAL, "store folder name too long: %.64s...", dir);
@@ -166,6 +167,7 @@ void dip_store_close(struct dip_store *s)
     free(s->active);
     free(s->active_sorted);
     dip_dynbuf_free(&s->scratch);
+    dip_cache_free(&s->cache);
     free(s);
 }
 

@@ -92,6 +92,30 @@ int dip_tree_collect(xmlDocPtr doc, struct dip_flow **flows, size_t *n, size_t *
 /* Approximate bytes a tree of n records occupies (for the memory budget). */
 #define DIP_TREE_BYTES_PER_RECORD 3584
 
+/* ---- parsed chunk trees kept between queries (cache.c) ---- */
+struct dip_cache_entry {
+    char file[64];
+    size_t chunk;
+    xmlDocPtr doc;   /* owned by the cache */
+    size_t bytes;    /* estimate: records * DIP_TREE_BYTES_PER_RECORD */
+    uint64_t used;   /* clock of the last use */
+};
+struct dip_cache {
+    struct dip_cache_entry *entries;
+    size_t n, cap, bytes, budget;
+    uint64_t clock, hits, misses;
+};
+void dip_cache_init(struct dip_cache *c, size_t budget);
+void dip_cache_free(struct dip_cache *c);
+/* Returns: the cached tree (borrowed: valid until the next dip_cache_put or
+ * dip_cache_forget) or NULL. */
+xmlDocPtr dip_cache_get(struct dip_cache *c, const char *file, size_t chunk);
+/* Takes ownership of doc when it returns true (evicting older trees to fit);
+ * when false the caller still owns doc. */
+bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr doc, size_t bytes);
+/* Drops every tree of a segment file (after compaction replaced it). */
+void dip_cache_forget(struct dip_cache *c, const char *file);
+
 /* ---- the store ---- */
 struct dip_store {
     char dir[PATH_MAX];
@@ -104,6 +128,7 @@ struct dip_store {
     struct dip_flow *active_sorted; /* stable-sorted copy, valid while sorted_valid */
     bool sorted_valid;
     struct dip_dynbuf scratch; /* batch encoding for inserts */
+    struct dip_cache cache;    /* half of the memory budget */
 };
 
 /* Writes the path of a file in the store's folder into out. */

@@ -57,6 +57,10 @@ N=20000
 "$FG" -n $N --seed 7 -o "$T/flows.xml" 2>/dev/null || fail "xml run failed"
 head -c 48 "$T/flows.xml" | grep -q '^<?xml version="1.0" encoding="UTF-8"?>' || fail "xml declaration missing"
 xmllint --noout "$T/flows.xml" || fail "xml is not well-formed"
+if [ -f dipstorage.xsd ]; then
+    xmllint --noout --schema dipstorage.xsd "$T/flows.xml" 2> "$T/xsd.err" ||
+        { head -3 "$T/xsd.err"; fail "xml does not validate against dipstorage.xsd"; }
+fi
 total=$(xcount "$T/flows.xml" 'count(/flows/flow)')
 [ "$total" = "$N" ] || fail "xml holds $total flows, want $N"
 req='@src and @dst and @sport and @dport and @proto and @packets and @bytes and @first and @last and string-length(@id)=16'
@@ -166,6 +170,39 @@ for f in v5 v9; do
     }' || fail "$f file is not a stream of length-prefixed export packets"
 done
 note "v5/v9 file framing ok"
+
+# Templates: v9 resends them in every --refresh-th packet of each source id;
+# an IPFIX stream (file, TCP) sends them once, in each domain's first message.
+"$FG" -n 3000 --format v9 --refresh 5 -o "$T/refresh.v9" 2>/dev/null || fail "v9 --refresh run failed"
+od -An -v -tu1 "$T/refresh.v9" | awk '
+{ for (i = 1; i <= NF; i++) b[n++] = $i }
+END {
+    pos = 0
+    while (pos < n) {
+        len = b[pos] * 256 + b[pos+1]; h = pos + 2
+        src = ((b[h+16] * 256 + b[h+17]) * 256 + b[h+18]) * 256 + b[h+19]
+        tmpl = (b[h+20] == 0 && b[h+21] == 0)
+        if (tmpl != (seen[src] % 5 == 0)) { print "source " src " packet " seen[src] ": templates " tmpl; exit 1 }
+        seen[src]++; pos += 2 + len
+    }
+    for (s in seen) k++
+    if (k != 4) { print k " source ids, want 4"; exit 1 }
+}' || fail "v9 templates not refreshed every 5 packets"
+od -An -v -tu1 "$T/a.ipfix" | awk '
+{ for (i = 1; i <= NF; i++) b[n++] = $i }
+END {
+    pos = 0
+    while (pos < n) {
+        if (b[pos] != 0 || b[pos+1] != 10) { print "no IPFIX header at " pos; exit 1 }
+        len = b[pos+2] * 256 + b[pos+3]
+        dom = ((b[pos+12] * 256 + b[pos+13]) * 256 + b[pos+14]) * 256 + b[pos+15]
+        tmpl = (b[pos+16] == 0 && b[pos+17] == 2)
+        if (tmpl != !(dom in seen)) { print "domain " dom " message " seen[dom] ": templates " tmpl; exit 1 }
+        seen[dom]++; pos += len
+    }
+    if (pos != n) { print "messages end at " pos " of " n; exit 1 }
+}' || fail "IPFIX stream templates not sent exactly once per domain"
+note "template refresh ok"
 
 # ---- pacing and progress ----
 t0=$(date +%s.%N)

@@ -10,10 +10,10 @@ cat > "$WORK/good.xml" <<'XML'
 </flows>
 XML
 "$DIP_BIN" store ingest --dir "$d" --key src "$WORK/good.xml" 2>/dev/null
-# line 3 is cut short: a malformed document
-printf '<flows>\n<flow src="10.0.0.5" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000b1"/>\n<flow src="10.0.0.7" dst=\n</flows>\n' > "$WORK/broken.xml"
+# line 3 has an unquoted attribute value (column 43): a malformed document
+printf '<flows>\n<flow src="10.0.0.5" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000b1"/>\n<flow src="10.0.0.7" dst="10.0.0.8" sport=1/>\n</flows>\n' > "$WORK/broken.xml"
 if "$DIP_BIN" store ingest --dir "$d" "$WORK/broken.xml" 2>"$WORK/err"; then fail "malformed XML was accepted"; fi
-grep -q 'broken.xml:3:' "$WORK/err" || { cat "$WORK/err"; fail "the error does not name line 3"; }
+grep -q 'broken.xml:3:43:' "$WORK/err" || { cat "$WORK/err"; fail "the error does not name line 3"; }
 n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
 [ "$n" = 2 ] || fail "after malformed input the store holds $n records, expected 2 (the broken batch must not be stored)"
 # a bad attribute value

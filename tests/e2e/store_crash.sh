@@ -4,7 +4,7 @@
 # last acknowledged record, as a real sender would.
 . tests/e2e/lib.sh.inc
 need python3
-total=200000
+total=300000
 "$DIP_FLOWGEN" -n $total --seed 11 --format batch --batch 500 -o "$WORK/flows.bin"
 "$DIP_FLOWGEN" -n $total --seed 11 --format xml -o "$WORK/flows.xml"
 d="$WORK/store"
@@ -27,7 +27,7 @@ PY
         "$WORK/rest.xml" 2>"$WORK/ingest.err" &
     pid=$!
     if [ "$kills" -lt 24 ]; then
-        sleep "0.$(( (round * 37) % 9 + 1 ))"
+        sleep "0.$(printf %02d $(( (round * 37) % 23 + 2 )))" 2>/dev/null || sleep 1
         if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
     fi
     wait "$pid" 2>/dev/null || true
