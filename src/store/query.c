@@ -67,12 +67,8 @@ static bool chunk_may_match(const struct query_run *r, const struct source *src,
     if (!r->q) return true;
     if (src->seg != SIZE_MAX) return dip_summary_may_match(&r->s->man.segs[src->seg].chunks[i].sum, r->q, r->s->man.key);
     size_t n;
-    const struct dip_flow *f = active_slice(r, i, &n);
-    if (!f) return true;
-    struct dip_summary sum;
-    dip_summary_init(&sum);
-    for (size_t k = 0; k < n; k++) dip_summary_add(&sum, &f[k]);
-    return dip_summary_may_match(&sum, r->q, r->s->man.key);
+    if (!active_slice(r, i, &n)) return true;
+    return dip_summary_may_match(&r->s->active_sums[i], r->q, r->s->man.key);
 }
 
 /* Makes the tree of chunk i of a source. *owned tells whether the caller

@@ -27,8 +27,16 @@ const struct dip_flow *dip_store_active_sorted(struct dip_store *s)
     struct dip_flow *p = realloc(s->active_sorted, (s->nactive ? s->nactive : 1) * sizeof *p);
     if (!p) return NULL;
     s->active_sorted = p;
+    size_t per = s->opt.chunk_records, nchunks = (s->nactive + per - 1) / per;
+    struct dip_summary *sums = realloc(s->active_sums, (nchunks ? nchunks : 1) * sizeof *sums);
+    if (!sums) return NULL;
+    s->active_sums = sums;
     memcpy(p, s->active, s->nactive * sizeof *p);
     dip_store_sort(p, s->nactive, s->man.key);
+    for (size_t c = 0; c < nchunks; c++) {
+        dip_summary_init(&sums[c]);
+        for (size_t i = c * per; i < s->nactive && i < (c + 1) * per; i++) dip_summary_add(&sums[c], &p[i]);
+    }
     s->sorted_valid = true;
     return p;
 }

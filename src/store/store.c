@@ -166,6 +166,7 @@ void dip_store_close(struct dip_store *s)
     dip_manifest_free(&s->man);
     free(s->active);
     free(s->active_sorted);
+    free(s->active_sums);
     dip_dynbuf_free(&s->scratch);
     dip_cache_free(&s->cache);
     free(s);

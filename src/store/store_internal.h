@@ -126,6 +126,7 @@ struct dip_store {
     struct dip_flow *active; /* insertion order */
     size_t nactive, active_cap;
     struct dip_flow *active_sorted; /* stable-sorted copy, valid while sorted_valid */
+    struct dip_summary *active_sums; /* one per chunk_records slice of active_sorted */
     bool sorted_valid;
     struct dip_dynbuf scratch; /* batch encoding for inserts */
     struct dip_cache cache;    /* half of the memory budget */
@@ -134,8 +135,9 @@ struct dip_store {
 /* Writes the path of a file in the store's folder into out. */
 void dip_store_path(const struct dip_store *s, const char *name, char *out, size_t cap);
 
-/* Returns: the active records sorted by key (borrowed, valid until the next
- * insert or seal), or NULL when out of memory. */
+/* Returns: the active records sorted by key, cut into chunks of
+ * chunk_records with a summary each in s->active_sums (borrowed, valid until
+ * the next insert or seal), or NULL when out of memory. */
 const struct dip_flow *dip_store_active_sorted(struct dip_store *s);
 
 /* Appends every record of segment i, in its document order, to *flows. */
