@@ -1,11 +1,14 @@
 /* segment.c - sealed segments: the records of a sealed active part, sorted by
- * the tank key, as one XML document <tank key=".." segment="N"> in gzip.
- * Each chunk of records is its own gzip member (a file of concatenated
- * members is still one gzip stream to zcat, xmllint and libxml2), so a query
- * inflates only the chunks whose summaries can match. A chunk holds complete
- * subtrees from the tank element down; a subtree split between two chunks
- * appears in both, and the logical document merges them. Chunks are written
- * and compressed on two threads (deflate is most of the cost of sealing). */
+ * the tank key, as one XML document <tank key=".." segment="N"> in one gzip
+ * member. Each chunk of records is deflated on its own and ends at a full
+ * flush point (RFC 1951 stored empty block, no history carried over), so a
+ * query inflates a chunk's bytes alone, with a raw inflater, while zcat,
+ * xmllint and libxml2 still read the file as one ordinary gzip stream. (A
+ * gzip member per chunk would be simpler, but libxml2's gzip reader stops
+ * after the first member.) A chunk holds complete subtrees from the tank
+ * element down; a subtree split between two chunks appears in both, and the
+ * logical document merges them. Chunks are written and compressed on two
+ * threads: deflate is most of the cost of sealing. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -18,14 +21,7 @@
 #include <zlib.h>
 
 #define CHUNK_TEXT_MAX (64u << 20)
-
-struct gz_writer {
-    int fd;
-    uint64_t offset;
-    z_stream z;
-    uint8_t out[1 << 16];
-    const char *path;
-};
+#define RAW_DEFLATE (-15) /* windowBits for raw deflate/inflate, no wrapper */
 
 static int write_full(int fd, const uint8_t *p, size_t len)
 {
@@ -39,23 +35,20 @@ static int write_full(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* Compresses text as one complete gzip member appended to the file. */
-static int gz_member(struct gz_writer *w, const uint8_t *text, size_t len, struct dip_errbuf *eb)
+/* Deflates text into out with z (raw), ending with a full flush, or with
+ * the final block when last. */
+static int deflate_piece(z_stream *z, const uint8_t *text, size_t len, bool last, struct dip_dynbuf *out)
 {
-    if (deflateReset(&w->z) != Z_OK) return dip_err_set(eb, DIP_EIO, "deflateReset failed");
-    w->z.next_in = (Bytef *)text;
-    w->z.avail_in = (uInt)len;
-    int zrc;
-    do {
-        w->z.next_out = w->out;
-        w->z.avail_out = sizeof w->out;
-        zrc = deflate(&w->z, Z_FINISH);
-        if (zrc == Z_STREAM_ERROR) return dip_err_set(eb, DIP_EIO, "deflate failed for %s", w->path);
-        size_t have = sizeof w->out - w->z.avail_out;
-        int e = write_full(w->fd, w->out, have);
-        if (e) return dip_err_sys(eb, e, "write %s", w->path);
-        w->offset += have;
-    } while (zrc != Z_STREAM_END);
+    if (deflateReset(z) != Z_OK) return DIP_EIO;
+    int rc = dip_dynbuf_reserve(out, deflateBound(z, (uLong)len) + 64);
+    if (rc) return rc;
+    z->next_in = (Bytef *)text;
+    z->avail_in = (uInt)len;
+    z->next_out = out->data + out->len;
+    z->avail_out = (uInt)(out->cap - out->len - 1);
+    int zrc = deflate(z, last ? Z_FINISH : Z_FULL_FLUSH);
+    if (last ? zrc != Z_STREAM_END : (zrc != Z_OK || z->avail_in || !z->avail_out)) return DIP_EIO;
+    out->len = out->cap - 1 - z->avail_out;
     return DIP_OK;
 }
 
@@ -67,11 +60,14 @@ static bool same_family(const struct dip_flow *a, const struct dip_flow *b, enum
     return dip_addr_is_v4(x) == dip_addr_is_v4(y);
 }
 
-/* One chunk to compress: its records and, once done, its gzip member. */
+/* One chunk to compress: its records and, once done, its deflated bytes,
+ * the CRC-32 and length of its text (for the gzip trailer). */
 struct chunk_job {
     const struct dip_flow *flows;
     size_t n;
-    struct dip_dynbuf member;
+    struct dip_dynbuf deflated;
+    uLong crc;
+    size_t text_len;
     int rc;
 };
 
@@ -84,22 +80,7 @@ struct seal_work {
     pthread_mutex_t lock;
 };
 
-/* Compresses text as one complete gzip member into out. */
-static int deflate_member(z_stream *z, const uint8_t *text, size_t len, struct dip_dynbuf *out)
-{
-    if (deflateReset(z) != Z_OK) return DIP_EIO;
-    int rc = dip_dynbuf_reserve(out, deflateBound(z, (uLong)len) + 32);
-    if (rc) return rc;
-    z->next_in = (Bytef *)text;
-    z->avail_in = (uInt)len;
-    z->next_out = out->data + out->len;
-    z->avail_out = (uInt)(out->cap - out->len - 1);
-    if (deflate(z, Z_FINISH) != Z_STREAM_END) return DIP_EIO;
-    out->len = out->cap - 1 - z->avail_out;
-    return DIP_OK;
-}
-
-/* A worker: takes chunks in turn, writes their text and compresses it. */
+/* A worker: takes chunks in turn, writes their text and deflates it. */
 static void *seal_worker(void *arg)
 {
     struct seal_work *w = arg;
@@ -107,7 +88,7 @@ static void *seal_worker(void *arg)
     dip_dynbuf_init(&text, CHUNK_TEXT_MAX);
     z_stream z;
     memset(&z, 0, sizeof z);
-    bool zok = deflateInit2(&z, w->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    bool zok = deflateInit2(&z, w->level, Z_DEFLATED, RAW_DEFLATE, 8, Z_DEFAULT_STRATEGY) == Z_OK;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         size_t i = w->next++;
@@ -116,7 +97,9 @@ static void *seal_worker(void *arg)
         struct chunk_job *j = &w->jobs[i];
         dip_dynbuf_reset(&text);
         j->rc = zok ? dip_tree_write_text(w->key, j->flows, j->n, &text) : DIP_ENOMEM;
-        if (!j->rc) j->rc = deflate_member(&z, text.data, text.len, &j->member);
+        if (!j->rc) j->rc = deflate_piece(&z, text.data, text.len, false, &j->deflated);
+        j->crc = crc32(0, text.data, (uInt)text.len);
+        j->text_len = text.len;
     }
     if (zok) deflateEnd(&z);
     dip_dynbuf_free(&text);
@@ -125,54 +108,77 @@ static void *seal_worker(void *arg)
 
 #define SEAL_THREADS 2
 
+/* Cuts sorted records into chunk jobs: at most chunk_records each, never
+ * across address families. Returns: the number of jobs. */
+static size_t plan_chunks(const struct dip_flow *flows, size_t n, enum dip_tank_key key, size_t chunk_records,
+                          struct chunk_job *jobs, size_t cap)
+{
+    size_t njobs = 0;
+    for (size_t start = 0; start < n && njobs < cap;) {
+        size_t end = start + 1;
+        while (end < n && end - start < chunk_records && same_family(&flows[start], &flows[end], key)) end++;
+        jobs[njobs].flows = flows + start;
+        jobs[njobs].n = end - start;
+        dip_dynbuf_init(&jobs[njobs].deflated, CHUNK_TEXT_MAX);
+        njobs++;
+        start = end;
+    }
+    return njobs;
+}
+
+static void run_workers(struct seal_work *work)
+{
+    pthread_mutex_init(&work->lock, NULL);
+    pthread_t threads[SEAL_THREADS - 1];
+    int started = 0;
+    for (int t = 0; t < SEAL_THREADS - 1; t++)
+        if (pthread_create(&threads[t], NULL, seal_worker, work) == 0) started++;
+    seal_worker(work);
+    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+    pthread_mutex_destroy(&work->lock);
+}
+
 int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
                       size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb)
 {
-    struct gz_writer w = { .path = path, .fd = -1 };
     struct seal_work work = { .key = key, .level = level };
-    struct dip_dynbuf text;
-    int rc = DIP_OK;
+    struct dip_dynbuf text, piece;
+    z_stream z;
+    int rc = DIP_OK, fd = -1;
     if (!chunk_records) chunk_records = 1024;
     dip_summary_init(&seg->sum);
     seg->nchunks = 0;
-    /* cut into chunks: at most chunk_records, never across address families */
     size_t cap = n / chunk_records + 3;
     seg->chunks = calloc(cap, sizeof *seg->chunks);
     work.jobs = calloc(cap, sizeof *work.jobs);
-    dip_dynbuf_init(&text, CHUNK_TEXT_MAX);
-    memset(&w.z, 0, sizeof w.z);
-    if (!seg->chunks || !work.jobs || deflateInit2(&w.z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    dip_dynbuf_init(&text, 4096);
+    dip_dynbuf_init(&piece, CHUNK_TEXT_MAX);
+    memset(&z, 0, sizeof z);
+    if (!seg->chunks || !work.jobs || deflateInit2(&z, level, Z_DEFLATED, RAW_DEFLATE, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         free(work.jobs);
         dip_segment_free(seg);
         return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", n);
     }
-    for (size_t start = 0; start < n && work.njobs < cap;) {
-        size_t end = start + 1;
-        while (end < n && end - start < chunk_records && same_family(&flows[start], &flows[end], key)) end++;
-        struct chunk_job *j = &work.jobs[work.njobs++];
-        j->flows = flows + start;
-        j->n = end - start;
-        dip_dynbuf_init(&j->member, CHUNK_TEXT_MAX);
-        start = end;
-    }
-    /* compress the chunks on SEAL_THREADS threads, then write them in order */
-    pthread_mutex_init(&work.lock, NULL);
-    pthread_t threads[SEAL_THREADS - 1];
-    int started = 0;
-    for (int t = 0; t < SEAL_THREADS - 1; t++)
-        if (pthread_create(&threads[t], NULL, seal_worker, &work) == 0) started++;
-    seal_worker(&work);
-    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
-    pthread_mutex_destroy(&work.lock);
+    work.njobs = plan_chunks(flows, n, key, chunk_records, work.jobs, cap);
+    run_workers(&work);
 
-    w.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
         rc = dip_err_sys(eb, errno, "create segment %s", path);
         goto out;
     }
-    rc = dip_dynbuf_printf(&text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tank key=\"%s\" segment=\"%llu\">\n",
-                           dip_tank_key_name(key), (unsigned long long)seq);
-    if (!rc) rc = gz_member(&w, text.data, text.len, eb);
+    /* gzip header (RFC 1952): no name, no mtime, OS unknown */
+    static const uint8_t gz_header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255 };
+    uint64_t offset = sizeof gz_header;
+    int e = write_full(fd, gz_header, sizeof gz_header);
+    rc = e ? dip_err_sys(eb, e, "write %s", path)
+           : dip_dynbuf_printf(&text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tank key=\"%s\" segment=\"%llu\">\n",
+                               dip_tank_key_name(key), (unsigned long long)seq);
+    if (!rc) rc = deflate_piece(&z, text.data, text.len, false, &piece);
+    uLong crc = crc32(0, text.data, (uInt)text.len);
+    uint64_t total = text.len;
+    if (!rc && (e = write_full(fd, piece.data, piece.len))) rc = dip_err_sys(eb, e, "write %s", path);
+    offset += piece.len;
     for (size_t i = 0; !rc && i < work.njobs; i++) {
         struct chunk_job *j = &work.jobs[i];
         if ((rc = j->rc)) {
@@ -183,20 +189,36 @@ int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, con
         dip_summary_init(&c->sum);
         for (size_t k = 0; k < j->n; k++) dip_summary_add(&c->sum, &j->flows[k]);
         dip_summary_merge(&seg->sum, &c->sum);
-        c->offset = w.offset;
-        c->length = j->member.len;
-        int e = write_full(w.fd, j->member.data, j->member.len);
-        if (e) rc = dip_err_sys(eb, e, "write %s", path);
-        w.offset += j->member.len;
+        c->offset = offset;
+        c->length = j->deflated.len;
+        if ((e = write_full(fd, j->deflated.data, j->deflated.len))) rc = dip_err_sys(eb, e, "write %s", path);
+        offset += j->deflated.len;
+        crc = crc32_combine(crc, j->crc, (z_off_t)j->text_len);
+        total += j->text_len;
     }
-    if (!rc) rc = gz_member(&w, (const uint8_t *)"</tank>\n", 8, eb);
-    if (!rc && fsync(w.fd) != 0) rc = dip_err_sys(eb, errno, "fsync segment %s", path);
-    seg->bytes = w.offset;
+    if (!rc) {
+        static const char end[] = "</tank>\n";
+        dip_dynbuf_reset(&piece);
+        rc = deflate_piece(&z, (const uint8_t *)end, sizeof end - 1, true, &piece);
+        crc = crc32_combine(crc, crc32(0, (const Bytef *)end, sizeof end - 1), sizeof end - 1);
+        total += sizeof end - 1;
+        uint8_t trailer[8]; /* CRC-32 and length mod 2^32, little-endian */
+        for (int i = 0; i < 4; i++) {
+            trailer[i] = (uint8_t)(crc >> (8 * i));
+            trailer[4 + i] = (uint8_t)(total >> (8 * i));
+        }
+        if (!rc && (e = write_full(fd, piece.data, piece.len))) rc = dip_err_sys(eb, e, "write %s", path);
+        if (!rc && (e = write_full(fd, trailer, 8))) rc = dip_err_sys(eb, e, "write %s", path);
+        offset += piece.len + 8;
+    }
+    if (!rc && fsync(fd) != 0) rc = dip_err_sys(eb, errno, "fsync segment %s", path);
+    seg->bytes = offset;
 out:
-    if (w.fd >= 0) close(w.fd);
-    deflateEnd(&w.z);
+    if (fd >= 0) close(fd);
+    deflateEnd(&z);
     dip_dynbuf_free(&text);
-    for (size_t i = 0; i < work.njobs; i++) dip_dynbuf_free(&work.jobs[i].member);
+    dip_dynbuf_free(&piece);
+    for (size_t i = 0; i < work.njobs; i++) dip_dynbuf_free(&work.jobs[i].deflated);
     free(work.jobs);
     if (rc) {
         unlink(path);
@@ -208,8 +230,8 @@ out:
 int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
                            struct dip_errbuf *eb)
 {
-    if (c->length > CHUNK_TEXT_MAX) return dip_err_set(eb, DIP_ECORRUPT, "%s: chunk at byte %llu too long", file,
-                                                       (unsigned long long)c->offset);
+    if (c->length > CHUNK_TEXT_MAX)
+        return dip_err_set(eb, DIP_ECORRUPT, "%s: chunk at byte %llu too long", file, (unsigned long long)c->offset);
     uint8_t *in = malloc(c->length ? c->length : 1);
     if (!in) return DIP_ENOMEM;
     size_t got = 0;
@@ -218,35 +240,38 @@ int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, 
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             free(in);
-            if (r == 0) return dip_err_set(eb, DIP_ECORRUPT, "%s: truncated at byte %llu", file,
-                                           (unsigned long long)(c->offset + got));
+            if (r == 0)
+                return dip_err_set(eb, DIP_ECORRUPT, "%s: truncated at byte %llu", file,
+                                   (unsigned long long)(c->offset + got));
             return dip_err_sys(eb, errno, "read %s", file);
         }
         got += (size_t)r;
     }
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+    if (inflateInit2(&z, RAW_DEFLATE) != Z_OK) {
         free(in);
         return DIP_ENOMEM;
     }
     z.next_in = in;
     z.avail_in = (uInt)c->length;
     dip_dynbuf_reset(out);
-    int zrc = Z_OK, rc = DIP_OK;
-    while (zrc != Z_STREAM_END) {
+    int rc = DIP_OK;
+    /* the chunk ends at a full flush point: inflate until its bytes are used up */
+    while (z.avail_in) {
         if ((rc = dip_dynbuf_reserve(out, 1 << 16))) break;
         z.next_out = out->data + out->len;
         z.avail_out = (uInt)(out->cap - out->len - 1);
-        size_t before = z.avail_out;
-        zrc = inflate(&z, Z_NO_FLUSH);
+        uInt before = z.avail_out, in_before = z.avail_in;
+        int zrc = inflate(&z, Z_SYNC_FLUSH);
         out->len += before - z.avail_out;
-        if (zrc == Z_STREAM_END) break;
-        if (zrc != Z_OK || (z.avail_in == 0 && before == z.avail_out)) {
+        if ((zrc != Z_OK && zrc != Z_BUF_ERROR && zrc != Z_STREAM_END) ||
+            (zrc == Z_STREAM_END && z.avail_in) || (before == z.avail_out && in_before == z.avail_in)) {
             rc = dip_err_set(eb, DIP_ECORRUPT, "%s: chunk at byte %llu does not inflate (%s)", file,
                              (unsigned long long)c->offset, z.msg ? z.msg : "truncated");
             break;
         }
+        if (zrc == Z_STREAM_END) break;
     }
     if (out->data) out->data[out->len] = 0;
     inflateEnd(&z);
