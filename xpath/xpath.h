@@ -118,4 +118,59 @@ int dip_xpath_named_tank(const struct dip_xpath *q);
  * (snprintf semantics). */
 int dip_xpath_explain(const struct dip_xpath *q, char *out, size_t cap);
 
+/* ---- additions ---- */
+
+/* The value that stands for "attribute absent" in dip_xpath_attr_ranges: one
+ * above every 64-bit value ({hi = 1, lo = 0}). */
+#define DIP_XPATH_ABSENT_HI 1
+
+/* The ranges of one flow attribute, by name, over all tanks: every numeric
+ * attribute (src dst sport dport proto first last packets bytes flags tos in
+ * out srcas dstas smask dmask domain sampling; values in lo, addresses as in
+ * struct dip_u128). Sound under XPath's double arithmetic (values beyond
+ * 2^53 are compared with a safety margin). For optional attributes the value
+ * {DIP_XPATH_ABSENT_HI, 0} is in the list when a flow lacking the attribute
+ * may match, so a chunk summary should count absence as that value.
+ * Unknown names and shapes other than FLOWS/COUNT/SUM/BOOLEAN give
+ * *unconstrained. Returns: the count; *out borrowed until dip_xpath_free. */
+size_t dip_xpath_attr_ranges(const struct dip_xpath *q, const char *attr, const struct dip_xpath_range **out,
+                             bool *unconstrained);
+
+/* Like dip_xpath_may_match for any attribute dip_xpath_attr_ranges knows. */
+bool dip_xpath_attr_may_match(const struct dip_xpath *q, const char *attr, struct dip_u128 lo,
+                              struct dip_u128 hi);
+
+/* Parses text and writes its unabbreviated, fully parenthesised form (every
+ * step with its axis, `//` expanded, operators grouped) into out: for tests
+ * and for showing how an expression was read. Returns DIP_OK, DIP_ESYNTAX or
+ * DIP_ERANGE (err filled); *written gets the snprintf-style length. */
+int dip_xpath_syntax(const char *text, size_t len, char *out, size_t cap, size_t *written,
+                     struct dip_xpath_error *err);
+
+/* ---- the catalogue of named example queries (xpath/queries/catalogue.xml) ---- */
+
+struct dip_xpath_query_info {
+    char *name;        /* all owned by the catalogue */
+    char *description;
+    char *tank;        /* the tank expected to answer: src, dst, sport, dport or "any" */
+    char *expression;
+};
+struct dip_xpath_catalogue {
+    struct dip_xpath_query_info *queries;
+    size_t n;
+};
+
+/* Reads dir/catalogue.xml (dir: the queries directory, e.g. "xpath/queries").
+ * Returns DIP_OK with *out filled (free with dip_xpath_catalogue_free),
+ * DIP_ENOTFOUND / DIP_EIO (cannot open), DIP_ECORRUPT (malformed), with a
+ * message in eb. */
+struct dip_errbuf;
+int dip_xpath_catalogue_load(const char *dir, struct dip_xpath_catalogue *out, struct dip_errbuf *eb);
+void dip_xpath_catalogue_free(struct dip_xpath_catalogue *c);
+/* Returns: the query named name (borrowed from c), or NULL. */
+const struct dip_xpath_query_info *dip_xpath_catalogue_find(const struct dip_xpath_catalogue *c, const char *name);
+/* Returns: the names, in file order, as a borrowed array of c->n entries via *names
+ * (newly allocated array of borrowed strings; free() the array). DIP_OK or DIP_ENOMEM. */
+int dip_xpath_catalogue_list(const struct dip_xpath_catalogue *c, const char ***names);
+
 #endif
