@@ -31,7 +31,8 @@ static const char usage_text[] =
     "                      document) or concatenated binary batches. Every batch is on\n"
     "                      disk (fsync'd) before the next is read; on malformed input\n"
     "                      the batch holding it is not stored and the error names the\n"
-    "                      line and column.\n"
+    "                      line and column. At the end the rest is sealed into a\n"
+    "                      segment and small segments are merged.\n"
     "  query XPATH         print the <result> document of XPATH over the store\n"
     "  export [XPATH]      write the matching flows (default: all) as a <flows> document;\n"
     "                      --tank writes the whole logical <tank> document instead\n"
@@ -53,6 +54,8 @@ static const char usage_text[] =
     "  -o, --output FILE     write the export or result to FILE instead of standard output\n"
     "      --tank            export the logical tank document\n"
     "      --seal-records N  seal the active part at N records (default 262144)\n"
+    "      --no-seal         leave the records of an ingest's last part in the WAL (by\n"
+    "                        default ingest seals them at the end and merges small segments)\n"
     "      --gzip-level N    compression level of segments, 1-9 (default 6)\n"
     "      --timeout SECS    query time limit (default 60)\n"
     "      --max-results N   query result limit in records (default 1000000)\n"
@@ -70,7 +73,7 @@ static const char usage_text[] =
 struct store_args {
     const char *action, *dir, *stylesheet, *output, *ack_log;
     int key;
-    bool progress, tank;
+    bool progress, tank, no_seal;
     size_t batch;
     struct dip_store_options opt;
     int nargs;
@@ -103,7 +106,8 @@ static int parse_args(int argc, char **argv, struct store_args *a)
         { "stylesheet", required_argument, 0, 't' }, { "output", required_argument, 0, 'o' },
         { "tank", no_argument, 0, 'T' }, { "seal-records", required_argument, 0, 'S' },
         { "gzip-level", required_argument, 0, 'G' }, { "timeout", required_argument, 0, 'O' },
-        { "max-results", required_argument, 0, 'R' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "max-results", required_argument, 0, 'R' }, { "no-seal", no_argument, 0, 'N' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     memset(a, 0, sizeof *a);
     a->key = -1;
@@ -130,6 +134,7 @@ static int parse_args(int argc, char **argv, struct store_args *a)
         case 't': a->stylesheet = optarg; break;
         case 'o': a->output = optarg; break;
         case 'T': a->tank = true; break;
+        case 'N': a->no_seal = true; break;
         case 'S': if (parse_size(optarg, &n) || !n) return -1; a->opt.seal_records = n; break;
         case 'G': a->opt.gzip_level = atoi(optarg); if (a->opt.gzip_level < 1 || a->opt.gzip_level > 9) return -1; break;
         case 'O': a->opt.max_query_seconds = atof(optarg); break;
@@ -223,6 +228,13 @@ static int do_ingest(struct store_args *a)
     struct dip_errbuf eb = { { 0 } };
     int rc = batches ? dip_flow_read_batches_fd(fd, name, ingest_batch, &in, &delivered, &eb)
                      : dip_flow_read_xml_fd(fd, name, a->batch, ingest_batch, &in, &delivered, &eb);
+    if (!rc && !a->no_seal) {
+        /* Seal what is left so that later commands need not replay the WAL,
+         * then merge the small segments such endings leave behind. */
+        size_t merged;
+        rc = dip_store_seal(in.s, &in.eb);
+        if (!rc) rc = dip_store_compact(in.s, &merged, &in.eb);
+    }
     double secs = now_seconds() - in.start;
     if (rc) dip_error("%s", in.eb.msg[0] ? in.eb.msg : eb.msg);
     fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s)%s\n", (unsigned long long)in.stored, secs,

@@ -24,6 +24,7 @@ struct query_run {
     const struct dip_xpath *q;       /* NULL: every record (export) */
     xmlXPathCompExprPtr comp;        /* NULL with q */
     enum dip_xpath_shape shape;
+    bool cache;                      /* keep parsed chunks: the query is selective on the key */
     struct timespec deadline;
     struct dip_dynbuf text;          /* inflated chunk text, reused */
     uint64_t chunks_read, chunks_skipped;
@@ -94,7 +95,7 @@ static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xm
     rc = dip_tree_parse_chunk(r->s->man.key, (const char *)r->text.data, r->text.len, where, doc, r->eb);
     if (rc) return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
     size_t bytes = (size_t)seg->chunks[i].sum.count * DIP_TREE_BYTES_PER_RECORD;
-    if (r->q && dip_cache_put(&r->s->cache, seg->file, i, *doc, bytes)) *owned = false; /* exports pass through */
+    if (r->cache && dip_cache_put(&r->s->cache, seg->file, i, *doc, bytes)) *owned = false;
     return DIP_OK;
 }
 
@@ -441,6 +442,12 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
     if (!r->comp) return dip_err_set(eb, DIP_ESYNTAX, "XPath error: libxml2 cannot compile the expression");
     r->q = *q;
     r->shape = dip_xpath_shape(*q);
+    /* Scans and exports pass through without filling the cache with trees
+     * nobody asks for again; queries narrowed on the key keep theirs. */
+    const struct dip_xpath_range *ranges;
+    bool unconstrained = true;
+    dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
+    r->cache = !unconstrained;
     return DIP_OK;
 }
 
