@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/xmlsafe.h"
 #include "xpath/xpath.h"
 
 static char *prop(xmlNodePtr n, const char *name)
@@ -68,8 +69,9 @@ int dip_xpath_catalogue_load(const char *dir, struct dip_xpath_catalogue *out, s
     FILE *f = fopen(path, "r");
     if (!f) return dip_err_sys(eb, errno, "%s", path);
     fclose(f);
-    xmlDocPtr doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) return dip_err_set(eb, DIP_ECORRUPT, "%s: not a well-formed XML document", path);
+    /* through xmlsafe: the process-wide entity loader refuses xmlReadFile */
+    xmlDocPtr doc;
+    if (dip_xml_parse_file(path, &doc, eb) != DIP_OK) return DIP_ECORRUPT;
     xmlNodePtr root = xmlDocGetRootElement(doc);
     int rc = DIP_OK;
     if (!root || !xmlStrEqual(root->name, BAD_CAST "queries"))
