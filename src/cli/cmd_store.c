@@ -358,9 +358,16 @@ static int transform(const char *stylesheet, const char *xml_path, FILE *out)
             return DIP_EXIT_FAIL;
         }
     }
-    dip_xml_init();
-    xsltStylesheetPtr xsl = xsltParseStylesheetFile(BAD_CAST path);
+    /* Both documents are read through xmlsafe (no network, no external
+     * entities); stylesheets therefore cannot xsl:include or xsl:import. */
+    xmlDocPtr xsl_doc;
+    if (dip_xml_parse_file(path, &xsl_doc, &eb)) {
+        dip_error("%s", eb.msg);
+        return DIP_EXIT_FAIL;
+    }
+    xsltStylesheetPtr xsl = xsltParseStylesheetDoc(xsl_doc); /* takes xsl_doc on success */
     if (!xsl) {
+        xmlFreeDoc(xsl_doc);
         dip_error("%s: not a valid XSLT stylesheet", path);
         return DIP_EXIT_FAIL;
     }
