@@ -41,3 +41,11 @@ mv "$WORK/dport.away" "$WORK/data/dport"
 q --named ssh | grep -q '<result complete="true" tank="dport"' || fail "named query ssh"
 q --list | grep -q '^from-host' || fail "query --list"
 if q --named no-such-query >/dev/null 2>&1; then fail "an unknown named query was accepted"; fi
+# every kind of document the commands write validates: results of each kind, errors
+for expr in '//flow[@dport=22]' 'count(//flow)' "string((//flow)[1]/@src)" 'boolean(//flow[@dport=23])' \
+            '(//flow)[1]/@src' '/tank/o[@v=10]/o[@v=1][1]'; do
+    "$DIP_BIN" store query --dir "$d" "$expr" > "$WORK/r.xml" || fail "query $expr"
+    xmllint --noout --schema dipstorage.xsd "$WORK/r.xml" 2>"$WORK/v.err" || { cat "$WORK/v.err"; fail "result of $expr does not validate"; }
+done
+"$DIP_BIN" store query --dir "$d" '//flow[' > "$WORK/e.xml" 2>/dev/null || true
+xmllint --noout --schema dipstorage.xsd "$WORK/e.xml" 2>/dev/null || fail "the error document does not validate"
