@@ -1,4 +1,5 @@
 /* main.c - the `dipstorage` program: dispatches to git-style subcommands. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,8 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    { "collect", dip_cmd_collect, "a flow collector (NetFlow v5/v9, IPFIX over UDP/TCP, IPFIX files) into local stores" },
+    { "query", dip_cmd_query, "answer an XPath query from the tank that suits it best" },
     { "store", dip_cmd_store, "a leaf's local flow store: ingest, query, export, stats" },
     { "validate", dip_cmd_validate, "validate store files or a data directory against dipstorage.xsd" },
 };
@@ -44,6 +47,11 @@ int dip_cli_wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Trees of flow records are built and freed all the time: keep freed
+     * memory for reuse instead of returning it to the kernel and faulting it
+     * in again (a first touch of a page costs microseconds here). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     if (argc < 2) {
         usage(stderr);
         return DIP_EXIT_USAGE;
