@@ -289,8 +289,8 @@ struct export_sink {
     struct dip_dynbuf line;
     enum dip_tank_key key;
     bool tank;             /* write the tank tree shape */
-    const char *names[9];  /* open index path */
-    int vals[9], depth;
+    const char *names[DIP_STORE_PATH_MAX]; /* open index path */
+    int vals[DIP_STORE_PATH_MAX], depth;
 };
 
 static int export_flat(void *ctx, const struct dip_flow *f)
@@ -304,34 +304,13 @@ static int export_flat(void *ctx, const struct dip_flow *f)
     return ferror(k->out) ? DIP_EIO : DIP_OK;
 }
 
-/* Tank shape: reuse the segment writer's text form record by record, keeping
- * one open path so equal prefixes share their elements. */
-static void path_of(const struct dip_flow *f, enum dip_tank_key key, const char **names, int *vals, int *depth)
-{
-    if (key == DIP_KEY_SPORT || key == DIP_KEY_DPORT) {
-        names[0] = "p";
-        vals[0] = key == DIP_KEY_SPORT ? f->sport : f->dport;
-        *depth = 1;
-        return;
-    }
-    const struct dip_addr *a = key == DIP_KEY_SRC ? &f->src : &f->dst;
-    if (dip_addr_is_v4(a)) {
-        for (int i = 0; i < 4; i++) { names[i] = "o"; vals[i] = a->b[12 + i]; }
-        *depth = 4;
-        return;
-    }
-    names[0] = "v6";
-    vals[0] = -1;
-    for (int i = 0; i < 8; i++) { names[1 + i] = "g"; vals[1 + i] = (a->b[2 * i] << 8) | a->b[2 * i + 1]; }
-    *depth = 9;
-}
-
+/* Tank shape: one open index path, so equal prefixes share their elements. */
 static int export_tree(void *ctx, const struct dip_flow *f)
 {
     struct export_sink *k = ctx;
-    const char *names[9];
-    int vals[9], depth;
-    path_of(f, k->key, names, vals, &depth);
+    const char *names[DIP_STORE_PATH_MAX];
+    int vals[DIP_STORE_PATH_MAX];
+    int depth = dip_store_index_path(f, k->key, names, vals);
     int same = 0;
     while (same < depth && same < k->depth && names[same] == k->names[same] && vals[same] == k->vals[same]) same++;
     for (int d = k->depth - 1; d >= same; d--) fprintf(k->out, "</%s>", k->names[d]);

@@ -75,6 +75,13 @@ struct dip_store_stats {
 };
 void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st);
 
+/* The index path of a record in a tank's tree (ARCHITECTURE 4): element
+ * names (static strings) and values, outermost first, into arrays of
+ * DIP_STORE_PATH_MAX; value -1 is an element without `v` (the v6 wrapper).
+ * Returns: the depth (4 for IPv4, 9 for IPv6, 1 for ports). */
+#define DIP_STORE_PATH_MAX 9
+int dip_store_index_path(const struct dip_flow *f, enum dip_tank_key key, const char **names, int *vals);
+
 /* ---- queries ---- */
 
 enum dip_result_kind { DIP_RESULT_NODES, DIP_RESULT_NUMBER, DIP_RESULT_STRING, DIP_RESULT_BOOLEAN };

@@ -12,9 +12,7 @@
 
 #define MAX_DEPTH 9
 
-/* The index path of a record: element names and values, outermost first.
- * value -1 means an element without `v` (the v6 wrapper). */
-static int path_of(const struct dip_flow *f, enum dip_tank_key key, const char **names, int *vals)
+int dip_store_index_path(const struct dip_flow *f, enum dip_tank_key key, const char **names, int *vals)
 {
     if (key == DIP_KEY_SPORT || key == DIP_KEY_DPORT) {
         names[0] = "p";
@@ -66,7 +64,7 @@ xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, si
     int vals[MAX_DEPTH], pvals[MAX_DEPTH];
     int pdepth = 0;
     for (size_t i = 0; i < n; i++) {
-        int depth = path_of(&flows[i], key, names, vals);
+        int depth = dip_store_index_path(&flows[i], key, names, vals);
         int same = 0;
         while (same < depth && same < pdepth && pnames[same] == names[same] && pvals[same] == vals[same]) same++;
         for (int d = same; d < depth; d++) {
@@ -95,7 +93,7 @@ int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, siz
     int vals[MAX_DEPTH], pvals[MAX_DEPTH];
     int pdepth = 0, rc;
     for (size_t i = 0; i < n; i++) {
-        int depth = path_of(&flows[i], key, names, vals);
+        int depth = dip_store_index_path(&flows[i], key, names, vals);
         int same = 0;
         while (same < depth && same < pdepth && pnames[same] == names[same] && pvals[same] == vals[same]) same++;
         for (int d = pdepth - 1; d >= same; d--)
