@@ -32,7 +32,7 @@ FLOWGEN_OBJ := $(FLOWGEN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/run_tests.o
 LIB := $(BUILD)/libdip.a
 
-.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath
+.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath bench-collect
 all: dipstorage tools/flowgen/flowgen
 
 deps:
@@ -99,11 +99,13 @@ BENCH_BINS := $(patsubst %.c,%,$(wildcard tools/bench/*.c))
 tools/bench/%: tools/bench/%.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: bench-store bench-xpath
+bench: bench-store bench-xpath bench-collect
 bench-store: all tools/bench/bench_store
 	sh tools/bench/bench_store.sh
 bench-xpath: tools/bench/bench_xpath
 	./tools/bench/bench_xpath
+bench-collect: tools/bench/bench_collect
+	./tools/bench/bench_collect
 
 clean:
 	rm -rf build build-asan build-fuzz dipstorage tools/flowgen/flowgen $(BENCH_BINS)
