@@ -286,74 +286,60 @@ int dip_xpath_best_tank(const struct dip_xpath *q, double *share, bool *tie)
 static const char *const shape_names[] = { "flows", "count", "sum", "boolean", "gather" };
 static const char *const key_names[DIP_XPATH_KEYS] = { "src", "dst", "sport", "dport", "proto", "first", "last" };
 
-struct out {
-    char *buf;
-    size_t cap, len;
-};
 
-__attribute__((format(printf, 2, 3)))
-static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL, o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
-    va_end(ap);
-    if (n > 0) o->len += (size_t)n;
-}
-
-static void put_value(struct out *o, int key, struct dip_u128 v)
+static void put_value(struct xp_out *o, int key, struct dip_u128 v)
 {
     char buf[64];
     if (key == XF_SRC || key == XF_DST) {
         xp_addr_format(u128_get(v), buf);
-        put(o, "%s", buf);
+        xp_put(o, "%s", buf);
     } else if (v.hi == DIP_XPATH_ABSENT_HI && v.lo == 0) {
-        put(o, "absent");
+        xp_put(o, "absent");
     } else {
-        put(o, "%llu", (unsigned long long)v.lo);
+        xp_put(o, "%llu", (unsigned long long)v.lo);
     }
 }
 
-static void put_ranges_text(struct out *o, int key, const struct ranges *r)
+static void put_ranges_text(struct xp_out *o, int key, const struct ranges *r)
 {
-    if (r->unconstrained) { put(o, "*"); return; }
-    if (r->n == 0) { put(o, "none"); return; }
+    if (r->unconstrained) { xp_put(o, "*"); return; }
+    if (r->n == 0) { xp_put(o, "none"); return; }
     for (size_t i = 0; i < r->n && i < 6; i++) {
-        if (i) put(o, ",");
+        if (i) xp_put(o, ",");
         put_value(o, key, r->r[i].lo);
         if (cmp128(r->r[i].lo, r->r[i].hi) != 0) {
-            put(o, "-");
+            xp_put(o, "-");
             put_value(o, key, r->r[i].hi);
         }
     }
-    if (r->n > 6) put(o, ",... (%zu ranges)", r->n);
+    if (r->n > 6) xp_put(o, ",... (%zu ranges)", r->n);
 }
 
 int dip_xpath_explain(const struct dip_xpath *q, char *buf, size_t cap)
 {
-    struct out o = { buf, cap, 0 };
+    struct xp_out o = { buf, cap, 0 };
     if (cap) buf[0] = 0;
     double share;
     bool tie;
     int best = dip_xpath_best_tank(q, &share, &tie);
-    put(&o, "shape: %s\n", shape_names[q->shape]);
-    put(&o, "named tank: %s\n", q->named_tank >= 0 ? key_names[q->named_tank] : "none");
-    put(&o, "best tank: %s (share %.3g of its key space%s)\n", key_names[best], share, tie ? ", tied" : "");
+    xp_put(&o, "shape: %s\n", shape_names[q->shape]);
+    xp_put(&o, "named tank: %s\n", q->named_tank >= 0 ? key_names[q->named_tank] : "none");
+    xp_put(&o, "best tank: %s (share %.3g of its key space%s)\n", key_names[best], share, tie ? ", tied" : "");
     for (int t = 0; t < DIP_XPATH_TANKS; t++) {
-        put(&o, "tank %s:", key_names[t]);
+        xp_put(&o, "tank %s:", key_names[t]);
         for (int k = 0; k < DIP_XPATH_KEYS; k++) {
-            put(&o, " %s=", key_names[k]);
+            xp_put(&o, " %s=", key_names[k]);
             put_ranges_text(&o, k, &q->key[t][k]);
         }
-        put(&o, "\n");
+        xp_put(&o, "\n");
     }
     bool any = false;
     for (int f = DIP_XPATH_KEYS; f < XP_FIELDS; f++)
         if (!q->attr[f].unconstrained) {
-            put(&o, "%s %s=", any ? "" : "attributes:", xp_field_name(f));
+            xp_put(&o, "%s %s=", any ? "" : "attributes:", xp_field_name(f));
             put_ranges_text(&o, f, &q->attr[f]);
             any = true;
         }
-    if (any) put(&o, "\n");
+    if (any) xp_put(&o, "\n");
     return (int)o.len;
 }

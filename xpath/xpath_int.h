@@ -111,6 +111,13 @@ struct xp_node {
 /* Parses text (a NUL-terminated copy owned by the caller, len bytes) into a
  * tree allocated in a. Returns DIP_OK with *root set, or DIP_ESYNTAX /
  * DIP_ERANGE with err filled. */
+/* A text being written into a caller's buffer (dip_xpath_explain, dip_xpath_syntax). */
+struct xp_out {
+    char *buf;
+    size_t cap, len;
+};
+void xp_put(struct xp_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 int xp_parse(struct xp_arena *a, const char *text, size_t len, struct xp_node **root,
              struct dip_xpath_error *err);
 

@@ -701,13 +701,9 @@ int xp_parse(struct xp_arena *a, const char *text, size_t len, struct xp_node **
 
 /* ---- unparsing: the unabbreviated form, for tests and --explain ---- */
 
-struct out {
-    char *buf;
-    size_t cap, len;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void put(struct out *o, const char *fmt, ...)
+/* Appends formatted text to o with snprintf semantics: o->len counts what
+ * would have been written, so callers learn the size a full text needs. */
+void xp_put(struct xp_out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -716,99 +712,99 @@ static void put(struct out *o, const char *fmt, ...)
     if (n > 0) o->len += (size_t)n;
 }
 
-static void put_qname(struct out *o, struct xp_str prefix, struct xp_str local)
+static void put_qname(struct xp_out *o, struct xp_str prefix, struct xp_str local)
 {
-    if (prefix.len) put(o, "%.*s:", (int)prefix.len, prefix.s);
-    put(o, "%.*s", (int)local.len, local.s);
+    if (prefix.len) xp_put(o, "%.*s:", (int)prefix.len, prefix.s);
+    xp_put(o, "%.*s", (int)local.len, local.s);
 }
 
-static void unparse(struct out *o, const struct xp_node *n);
+static void unparse(struct xp_out *o, const struct xp_node *n);
 
-static void unparse_preds(struct out *o, uint32_t npred, struct xp_node *const *preds)
+static void unparse_preds(struct xp_out *o, uint32_t npred, struct xp_node *const *preds)
 {
     for (uint32_t i = 0; i < npred; i++) {
-        put(o, "[");
+        xp_put(o, "[");
         unparse(o, preds[i]);
-        put(o, "]");
+        xp_put(o, "]");
     }
 }
 
-static void unparse_step(struct out *o, const struct xp_step *s)
+static void unparse_step(struct xp_out *o, const struct xp_step *s)
 {
-    put(o, "%s::", xp_axis_name(s->axis));
+    xp_put(o, "%s::", xp_axis_name(s->axis));
     switch (s->test) {
     case XT_NAME: put_qname(o, s->prefix, s->local); break;
-    case XT_ANY: put(o, "*"); break;
-    case XT_NS_ANY: put(o, "%.*s:*", (int)s->prefix.len, s->prefix.s); break;
-    case XT_NODE: put(o, "node()"); break;
-    case XT_TEXT: put(o, "text()"); break;
-    case XT_COMMENT: put(o, "comment()"); break;
+    case XT_ANY: xp_put(o, "*"); break;
+    case XT_NS_ANY: xp_put(o, "%.*s:*", (int)s->prefix.len, s->prefix.s); break;
+    case XT_NODE: xp_put(o, "node()"); break;
+    case XT_TEXT: xp_put(o, "text()"); break;
+    case XT_COMMENT: xp_put(o, "comment()"); break;
     case XT_PI:
-        if (s->local.s) put(o, "processing-instruction('%.*s')", (int)s->local.len, s->local.s);
-        else put(o, "processing-instruction()");
+        if (s->local.s) xp_put(o, "processing-instruction('%.*s')", (int)s->local.len, s->local.s);
+        else xp_put(o, "processing-instruction()");
         break;
     }
     unparse_preds(o, s->npred, s->preds);
 }
 
-static void unparse(struct out *o, const struct xp_node *n)
+static void unparse(struct xp_out *o, const struct xp_node *n)
 {
     static const char *const ops[] = { "or", "and", "=", "!=", "<", "<=", ">", ">=",
                                        "+", "-", "*", "div", "mod", "|" };
     switch (n->kind) {
-    case XN_NUMBER: put(o, "%.17g", n->u.num.value); break;
+    case XN_NUMBER: xp_put(o, "%.17g", n->u.num.value); break;
     case XN_LITERAL: {
         char q = memchr(n->u.lit.s, '"', n->u.lit.len) ? '\'' : '"';
-        put(o, "%c%.*s%c", q, (int)n->u.lit.len, n->u.lit.s, q);
+        xp_put(o, "%c%.*s%c", q, (int)n->u.lit.len, n->u.lit.s, q);
         break;
     }
-    case XN_VAR: put(o, "$"); put_qname(o, n->u.var.prefix, n->u.var.local); break;
+    case XN_VAR: xp_put(o, "$"); put_qname(o, n->u.var.prefix, n->u.var.local); break;
     case XN_CALL:
         put_qname(o, n->u.call.prefix, n->u.call.local);
-        put(o, "(");
+        xp_put(o, "(");
         for (uint32_t i = 0; i < n->u.call.nargs; i++) {
-            if (i) put(o, ", ");
+            if (i) xp_put(o, ", ");
             unparse(o, n->u.call.args[i]);
         }
-        put(o, ")");
+        xp_put(o, ")");
         break;
     case XN_CHAIN:
-        put(o, "(");
+        xp_put(o, "(");
         for (uint32_t i = 0; i < n->u.chain.n; i++) {
-            if (i) put(o, " %s ", ops[n->u.chain.ops[i - 1]]);
+            if (i) xp_put(o, " %s ", ops[n->u.chain.ops[i - 1]]);
             unparse(o, n->u.chain.opnd[i]);
         }
-        put(o, ")");
+        xp_put(o, ")");
         break;
     case XN_NEG:
-        put(o, "-%u(", n->u.neg.count);
+        xp_put(o, "-%u(", n->u.neg.count);
         unparse(o, n->u.neg.x);
-        put(o, ")");
+        xp_put(o, ")");
         break;
     case XN_FILTER:
-        put(o, "(");
+        xp_put(o, "(");
         unparse(o, n->u.filter.primary);
-        put(o, ")");
+        xp_put(o, ")");
         unparse_preds(o, n->u.filter.npred, n->u.filter.preds);
         break;
     case XN_PATH:
         if (n->u.path.base) {
-            put(o, "(");
+            xp_put(o, "(");
             unparse(o, n->u.path.base);
-            put(o, ")");
+            xp_put(o, ")");
         }
         for (uint32_t i = 0; i < n->u.path.nsteps; i++) {
-            if (i || n->u.path.absolute || n->u.path.base) put(o, "/");
+            if (i || n->u.path.absolute || n->u.path.base) xp_put(o, "/");
             unparse_step(o, &n->u.path.steps[i]);
         }
-        if (n->u.path.absolute && n->u.path.nsteps == 0) put(o, "/");
+        if (n->u.path.absolute && n->u.path.nsteps == 0) xp_put(o, "/");
         break;
     }
 }
 
 int xp_unparse(const struct xp_node *n, char *buf, size_t cap)
 {
-    struct out o = { buf, cap, 0 };
+    struct xp_out o = { buf, cap, 0 };
     if (cap) buf[0] = 0;
     unparse(&o, n);
     return (int)o.len;
