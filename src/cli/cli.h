@@ -17,6 +17,10 @@ int dip_cmd_store(int argc, char **argv);
 int dip_cmd_collect(int argc, char **argv);
 int dip_cmd_validate(int argc, char **argv);
 int dip_cmd_query(int argc, char **argv);
+int dip_cmd_node(int argc, char **argv);
+int dip_cmd_up(int argc, char **argv);
+int dip_cmd_down(int argc, char **argv);
+int dip_cmd_status(int argc, char **argv);
 
 /* True if argv holds -h or --help (before any "--"). */
 int dip_cli_wants_help(int argc, char **argv);

@@ -1,0 +1,118 @@
+/* front.c - the front node's collector and replicator (access.h): listeners
+ * for NetFlow v5/v9 and IPFIX at the map's collector URLs, every decoded
+ * record handed to the replicator, which spools it and sends it to every
+ * tank; plus the access point, and their counters in STATUS replies. */
+#include "access/access.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "collect/collect.h"
+#include "route/node.h"
+#include "route/replicator.h"
+
+#define EXPIRE_MS 10000u
+
+struct dip_front {
+    struct dip_node *node;
+    struct dip_collect *collect;
+    struct dip_collect_listener *listeners[4];
+    size_t nlisteners;
+    struct dip_replicator *replicator;
+    struct dip_access *access;
+    struct dip_collect_sink sink;
+    uv_timer_t expire;
+    uint64_t refused_logged;
+};
+
+static int emit(void *ctx, const struct dip_flow *flows, size_t n)
+{
+    struct dip_front *f = ctx;
+    struct dip_errbuf eb;
+    int rc = dip_replicator_add(f->replicator, flows, n, &eb);
+    if (rc && f->refused_logged++ % 1000 == 0)
+        dip_node_log(f->node, 3, "collector: records refused (%llu times so far): %s",
+                     (unsigned long long)f->refused_logged, eb.msg);
+    return DIP_OK; /* refusal is counted by the replicator; keep decoding other exporters */
+}
+
+static void listener_log(void *ctx, int level, const char *msg)
+{
+    struct dip_front *f = ctx;
+    dip_node_log(f->node, level, "collector: %s", msg);
+}
+
+static void expire(uv_timer_t *t)
+{
+    struct dip_front *f = t->data;
+    dip_collect_expire(f->collect, dip_node_now_ms());
+}
+
+static int status(void *ctx, struct dip_dynbuf *out)
+{
+    struct dip_front *f = ctx;
+    int rc = dip_replicator_status_xml(f->replicator, out);
+    if (!rc) rc = dip_access_status_xml(f->access, out);
+    if (!rc) rc = dip_collect_stats_xml(f->collect, out);
+    return rc;
+}
+
+int dip_front_open(struct dip_node *n, struct dip_front **out, struct dip_errbuf *eb)
+{
+    struct dip_front *f = calloc(1, sizeof *f);
+    if (!f) return DIP_ENOMEM;
+    f->node = n;
+    char spool[1200];
+    snprintf(spool, sizeof spool, "%s/spool", dip_node_dir(n));
+    int rc = dip_replicator_open(n, spool, 0, &f->replicator, eb);
+    if (rc) goto err;
+    rc = dip_access_open(n, NULL, &f->access, eb);
+    if (rc) goto err;
+    struct dip_collect_limits lim;
+    dip_collect_limits_default(&lim);
+    rc = dip_collect_new(&lim, &f->collect);
+    if (rc) goto err;
+    f->sink.emit = emit;
+    f->sink.ctx = f;
+    struct dip_collect_listen_options lo;
+    dip_collect_listen_options_default(&lo);
+    lo.log = listener_log;
+    lo.log_ctx = f;
+    for (size_t i = 0; i < dip_node_map(n)->front.nlisten; i++) {
+        rc = dip_collect_listen(dip_node_loop(n), f->collect, dip_node_map(n)->front.listen[i], &lo, &f->sink,
+                                &f->listeners[f->nlisteners], eb);
+        if (rc) goto err;
+        f->nlisteners++;
+    }
+    uv_timer_init(dip_node_loop(n), &f->expire);
+    f->expire.data = f;
+    uv_timer_start(&f->expire, expire, EXPIRE_MS, EXPIRE_MS);
+    dip_node_set_status_hook(n, status, f);
+    *out = f;
+    return DIP_OK;
+err:
+    for (size_t i = 0; i < f->nlisteners; i++) dip_collect_listener_close(f->listeners[i]);
+    if (f->collect) dip_collect_free(f->collect);
+    if (f->access) dip_access_close(f->access);
+    if (f->replicator) dip_replicator_close(f->replicator);
+    free(f);
+    return rc;
+}
+
+static void expire_closed(uv_handle_t *h)
+{
+    struct dip_front *f = h->data;
+    dip_collect_free(f->collect);
+    free(f);
+}
+
+void dip_front_close(struct dip_front *f)
+{
+    dip_node_set_status_hook(f->node, NULL, NULL);
+    for (size_t i = 0; i < f->nlisteners; i++) dip_collect_listener_close(f->listeners[i]);
+    dip_access_close(f->access);
+    dip_replicator_close(f->replicator);
+    uv_close((uv_handle_t *)&f->expire, expire_closed);
+}

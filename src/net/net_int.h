@@ -1,0 +1,90 @@
+/* net_int.h - internals shared by the files of src/net/ (not a public
+ * header): the TLS context, the link structure and its state machine, and
+ * the few link functions the listener and the blocking helpers call. */
+#ifndef DIP_NET_INT_H
+#define DIP_NET_INT_H
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "net/net.h"
+
+struct dip_net_tls {
+    SSL_CTX *ctx;
+    bool require_client_cert;
+};
+
+/* The TLS engine of a link: OpenSSL reads ciphertext from rbio (filled from
+ * the socket) and writes ciphertext to wbio (drained to the socket). */
+SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server);
+/* Returns: the first queued OpenSSL error reason (static), and clears the queue. */
+const char *dip_net_tls_reason(void);
+
+enum link_state {
+    LINK_CONNECTING, /* resolving or connecting */
+    LINK_HANDSHAKE,  /* TLS handshake, or an accepted SNIFF link waiting for its first byte */
+    LINK_OPEN,
+    LINK_CLOSING,    /* flushing, shutting down, lingering for the peer's EOF */
+    LINK_DEAD,       /* on_close delivered or about to be; handles closing */
+};
+
+struct pending {        /* a plaintext frame queued before the link opened */
+    struct pending *next;
+    size_t len;
+    uint8_t data[];
+};
+
+struct dip_net_listener;
+
+struct dip_net_link {
+    uv_tcp_t tcp;
+    uv_timer_t timer;   /* the current deadline: connect+handshake, idle, or close */
+    uv_timer_t kick;    /* deferred work: backlog after resume, the final on_close */
+    uv_connect_t connect_req;
+    uv_shutdown_t shutdown_req;
+    uv_getaddrinfo_t gai;
+    uv_loop_t *loop;
+    int refs;           /* open handles + requests in flight; freed at 0 */
+
+    struct dip_net_link_callbacks cb;
+    void *ctx, *user;
+    enum link_state state;
+    bool server, raw, paused, reading, close_requested, eof, shutdown_sent, flush_failed, resolving;
+    bool sniff;         /* accepted on a SNIFF listener, first byte not yet seen */
+    bool above_high;    /* queued went above the high water; on_drain due below the low */
+    int port;
+    uint32_t timeout_ms, idle_ms;
+    uint64_t last_rx;
+
+    struct dip_net_tls *tls; /* borrowed; the SSL below holds a reference on its SSL_CTX */
+    SSL *ssl;
+    BIO *rbio, *wbio;
+
+    struct dip_net_frame_reader reader;
+    struct dip_dynbuf backlog;     /* plaintext received while paused or switching mode */
+    struct pending *pend_head, *pend_tail;
+    size_t queued;                 /* pending plaintext + bytes in uv_write requests */
+
+    struct dip_net_listener *listener; /* accepted links: for on_accept */
+    void (*on_accept)(struct dip_net_link *l, void *ctx);
+
+    int code;                      /* the close code, first error wins */
+    char msg[512];
+    char peer[80];
+    char host[64];                 /* as given to connect (for messages) */
+    char peer_name[256];
+    struct sockaddr_storage addr;
+    uint8_t rbuf[65536];
+    uint8_t pbuf[16384];           /* decrypted plaintext */
+};
+
+/* A new link in state HANDSHAKE for an accepted connection, or NULL. */
+struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_tls *tls,
+                                           bool sniff, uint32_t handshake_timeout_ms,
+                                           void (*on_accept)(struct dip_net_link *l, void *ctx),
+                                           const struct dip_net_link_callbacks *cb, void *ctx);
+/* Ends the link at once with code and msg (no flush); on_close follows from
+ * the loop. */
+void dip_net_link_abort(struct dip_net_link *l, int code, const char *msg);
+
+#endif

@@ -1,0 +1,155 @@
+/* answer.c - merging query answers on the way up a tank (ARCHITECTURE 1):
+ * node-sets in key order (concatenated for structured maps, merged by the
+ * tank key for random ones), counts and sums added, booleans or-ed, and the
+ * key ranges that did not answer listed as <missing/> elements. */
+#include "route/node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/proto.h"
+#include "store/store.h"
+
+void dip_answer_merge_init(struct dip_answer_merge *m, int tank, enum dip_map_strategy strategy, size_t slots,
+                           size_t max_records)
+{
+    memset(m, 0, sizeof *m);
+    m->tank = tank;
+    m->strategy = strategy;
+    m->kind = -1;
+    m->complete = true;
+    m->slots = slots;
+    m->max_records = max_records;
+    dip_dynbuf_init(&m->missing, 16u << 20);
+    if (slots) {
+        m->parts = calloc(slots, sizeof *m->parts);
+        m->nparts = calloc(slots, sizeof *m->nparts);
+    }
+}
+
+void dip_answer_merge_free(struct dip_answer_merge *m)
+{
+    for (size_t i = 0; m->parts && i < m->slots; i++) free(m->parts[i]);
+    free(m->parts);
+    free(m->nparts);
+    dip_dynbuf_free(&m->missing);
+    memset(m, 0, sizeof *m);
+}
+
+int dip_answer_merge_add(struct dip_answer_merge *m, size_t slot, const uint8_t *payload, size_t len,
+                         struct dip_errbuf *eb)
+{
+    struct dip_msg_answer a;
+    int rc = dip_msg_answer_decode(payload, len, &a, eb);
+    if (rc) return rc;
+    if (slot >= m->slots || !m->parts) return dip_err_set(eb, DIP_ENOMEM, "answer merge has no slot %zu", slot);
+    if (m->kind >= 0 && m->kind != a.kind)
+        return dip_err_set(eb, DIP_EPROTO, "parts of one answer disagree on its kind (%d, %u)", m->kind, a.kind);
+    m->kind = a.kind;
+    if (!a.complete) m->complete = false;
+    if (a.missing_len && dip_dynbuf_add(&m->missing, a.missing, a.missing_len))
+        return dip_err_set(eb, DIP_ERANGE, "too many missing ranges");
+    m->chunks_read += a.chunks_read;
+    m->chunks_skipped += a.chunks_skipped;
+    switch (a.kind) {
+    case DIP_RESULT_NODES: {
+        if (!a.batch_len) return DIP_OK;
+        if (m->records + a.count > m->max_records)
+            return dip_err_set(eb, DIP_ERANGE, "result exceeds the limit of %zu records", m->max_records);
+        struct dip_flow *flows = NULL;
+        size_t n = 0;
+        rc = dip_batch_decode(a.batch, a.batch_len, m->max_records - m->records, &flows, &n, eb);
+        if (rc) return rc;
+        free(m->parts[slot]);
+        m->parts[slot] = flows;
+        m->nparts[slot] = n;
+        m->records += n;
+        m->count += n;
+        return DIP_OK;
+    }
+    case DIP_RESULT_NUMBER:
+        m->number += a.number;
+        m->count = 1;
+        return DIP_OK;
+    case DIP_RESULT_BOOLEAN:
+        m->boolean = m->boolean || a.boolean;
+        m->count = 1;
+        return DIP_OK;
+    default: return dip_err_set(eb, DIP_EPROTO, "a string answer cannot be merged");
+    }
+}
+
+int dip_answer_merge_missing(struct dip_answer_merge *m, const struct dip_map *map, int mi, const char *reason)
+{
+    char attrs[512];
+    dip_map_range_attrs(map, mi, attrs, sizeof attrs);
+    m->complete = false;
+    return dip_dynbuf_printf(&m->missing, "<missing tank=\"%s\" %s node=\"%s\" reason=\"%s\"/>\n",
+                             dip_tank_key_name((enum dip_tank_key)m->tank), attrs,
+                             map->nodes[map->members[mi].node].name, reason);
+}
+
+int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx, const struct dip_flow *f), void *ctx)
+{
+    if (m->kind != DIP_RESULT_NODES || !m->parts) return DIP_OK;
+    if (m->strategy == DIP_MAP_STRUCTURED) {
+        for (size_t s = 0; s < m->slots; s++)
+            for (size_t i = 0; i < m->nparts[s]; i++) {
+                int rc = fn(ctx, &m->parts[s][i]);
+                if (rc) return rc;
+            }
+        return DIP_OK;
+    }
+    /* Random strategy: each part is in key order; merge them (ties by part). */
+    size_t *pos = calloc(m->slots ? m->slots : 1, sizeof *pos);
+    if (!pos) return DIP_ENOMEM;
+    int rc = DIP_OK;
+    for (;;) {
+        size_t best = m->slots;
+        for (size_t s = 0; s < m->slots; s++) {
+            if (pos[s] >= m->nparts[s]) continue;
+            if (best == m->slots ||
+                dip_flow_key_cmp(&m->parts[s][pos[s]], &m->parts[best][pos[best]], (enum dip_tank_key)m->tank) < 0)
+                best = s;
+        }
+        if (best == m->slots) break;
+        rc = fn(ctx, &m->parts[best][pos[best]++]);
+        if (rc) break;
+    }
+    free(pos);
+    return rc;
+}
+
+struct collect_ctx {
+    struct dip_flow *flows;
+    size_t n;
+};
+static int collect_one(void *ctx, const struct dip_flow *f)
+{
+    struct collect_ctx *c = ctx;
+    c->flows[c->n++] = *f;
+    return DIP_OK;
+}
+
+int dip_answer_merge_encode(const struct dip_answer_merge *m, struct dip_dynbuf *out)
+{
+    struct dip_msg_answer a = {
+        .kind = (uint8_t)(m->kind < 0 ? DIP_RESULT_NODES : m->kind),
+        .complete = m->complete,
+        .boolean = m->boolean,
+        .count = m->count,
+        .number = m->number,
+        .chunks_read = m->chunks_read,
+        .chunks_skipped = m->chunks_skipped,
+        .missing = (const char *)m->missing.data,
+        .missing_len = m->missing.len,
+    };
+    int rc = dip_msg_answer_encode_head(out, &a);
+    if (rc || a.kind != DIP_RESULT_NODES || !m->records) return rc;
+    struct collect_ctx c = { malloc(m->records * sizeof *c.flows), 0 };
+    if (!c.flows) return DIP_ENOMEM;
+    rc = dip_answer_merge_each(m, collect_one, &c);
+    if (!rc) rc = dip_batch_encode(c.flows, c.n, out);
+    free(c.flows);
+    return rc;
+}

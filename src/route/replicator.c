@@ -1,0 +1,363 @@
+/* replicator.c - one spooled copy of every batch, one sender per tank
+ * (replicator.h). A sender keeps up to DIP_REPLICATOR_WINDOW batches in
+ * flight to its tank root; on an error or a lost link it goes back to the
+ * first unacknowledged batch after a pause (leaves drop batches they already
+ * hold), and it records its position in the spool so a restart resumes there. */
+#include "route/replicator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "route/node_int.h"
+#include "route/spool.h"
+
+#define RETRY_MS 500u
+#define CONNECT_TIMEOUT_MS 3000u
+#define ACK_PERSIST_MS 200u
+
+struct dip_replicator;
+
+struct sender {
+    struct dip_replicator *r;
+    int tank;
+    size_t reader;           /* spool reader index */
+    int member;              /* the tank root */
+    struct dip_net_link *link;
+    bool up;
+    uv_timer_t retry;
+    uint64_t gen;            /* bumped on every go-back; replies of older generations only count as acks */
+    uint64_t acked;          /* every batch <= acked is stored by the tank */
+    uint64_t next;           /* next batch to send */
+    uint64_t persisted;      /* acked position written to the spool */
+    uint8_t done[DIP_REPLICATOR_WINDOW * 4]; /* acks beyond `acked`, by seq - acked - 1 */
+    size_t inflight;
+    uint64_t errors;
+    char last_error[256];
+};
+
+struct dip_replicator {
+    struct dip_node *node;
+    struct dip_spool *spool;
+    struct sender senders[DIP_TANK_KEYS];
+    size_t nsenders;
+    struct dip_flow *pending;
+    size_t npending;
+    uv_timer_t flush_timer, persist_timer;
+    struct dip_dynbuf scratch;
+    struct dip_replicator_stats st;
+    bool closing;
+    int open_handles;
+};
+
+static void pump(struct sender *s);
+static void sender_connect(struct sender *s);
+static void retry_fire(uv_timer_t *t);
+
+static const char *origin(const struct dip_replicator *r) { return r->node->name; }
+
+static void spool_warn(const char *msg) { fprintf(stderr, "dipstorage node: spool: %s\n", msg); }
+
+/* ---- acknowledgements ---- */
+
+static void mark_done(struct sender *s, uint64_t seq)
+{
+    if (seq <= s->acked) return;
+    uint64_t off = seq - s->acked - 1;
+    if (off >= sizeof s->done) return;
+    s->done[off] = 1;
+    size_t shift = 0;
+    while (shift < sizeof s->done && s->done[shift]) shift++;
+    if (!shift) return;
+    memmove(s->done, s->done + shift, sizeof s->done - shift);
+    memset(s->done + sizeof s->done - shift, 0, shift);
+    s->acked += shift;
+    if (s->next <= s->acked) s->next = s->acked + 1;
+}
+
+static void persist(uv_timer_t *t)
+{
+    struct dip_replicator *r = t->data;
+    for (size_t i = 0; i < r->nsenders; i++) {
+        struct sender *s = &r->senders[i];
+        if (s->acked == s->persisted) continue;
+        struct dip_errbuf eb;
+        if (dip_spool_ack(r->spool, s->reader, s->acked, &eb)) dip_node_log(r->node, 3, "spool: %s", eb.msg);
+        else s->persisted = s->acked;
+    }
+}
+
+static void go_back(struct sender *s, const char *why)
+{
+    s->errors++;
+    if (strcmp(s->last_error, why) != 0)
+        dip_node_log(s->r->node, 2, "tank %s: %s; resending from batch %llu",
+                     dip_tank_key_name((enum dip_tank_key)s->tank), why, (unsigned long long)s->acked + 1);
+    snprintf(s->last_error, sizeof s->last_error, "%s", why);
+    s->gen++;
+    s->inflight = 0;
+    s->next = s->acked + 1;
+    if (!s->r->closing && !uv_is_active((uv_handle_t *)&s->retry))
+        uv_timer_start(&s->retry, retry_fire, RETRY_MS, 0);
+}
+
+/* ---- the link to a tank root ---- */
+
+static void on_frame(struct dip_net_link *l, const struct dip_net_frame *f, void *ctx)
+{
+    struct sender *s = ctx;
+    (void)l;
+    uint64_t gen = f->id >> 40, seq = f->id & ((1ull << 40) - 1);
+    int code = DIP_EPROTO;
+    uint32_t column;
+    char msg[300] = "malformed acknowledgement";
+    if (f->type == DIP_MSG_ACK || f->type == DIP_MSG_ERROR)
+        dip_msg_status_decode(f->payload, f->len, &code, &column, msg, sizeof msg);
+    if (code == DIP_OK && f->type == DIP_MSG_ACK) {
+        mark_done(s, seq);
+        if (gen == (s->gen & 0xffffff) && s->inflight) s->inflight--;
+        s->last_error[0] = 0;
+        pump(s);
+    } else if (gen == (s->gen & 0xffffff)) {
+        go_back(s, msg);
+    }
+}
+
+static void on_open(struct dip_net_link *l, void *ctx)
+{
+    struct sender *s = ctx;
+    (void)l;
+    s->up = true;
+    dip_node_log(s->r->node, 1, "replicator: link to tank %s is up", dip_tank_key_name((enum dip_tank_key)s->tank));
+    s->last_error[0] = 0;
+    pump(s);
+}
+
+static void handle_closed(uv_handle_t *h);
+
+static void on_close(struct dip_net_link *l, int code, const char *msg, void *ctx)
+{
+    struct sender *s = ctx;
+    (void)l;
+    s->link = NULL;
+    s->up = false;
+    if (s->r->closing) {
+        uv_close((uv_handle_t *)&s->retry, handle_closed);
+        return;
+    }
+    go_back(s, msg ? msg : dip_err_name(code));
+}
+
+static const struct dip_net_link_callbacks sender_callbacks = {
+    .on_frame = on_frame,
+    .on_open = on_open,
+    .on_close = on_close,
+};
+
+static void retry_fire(uv_timer_t *t)
+{
+    struct sender *s = t->data;
+    if (!s->link) sender_connect(s);
+    else pump(s);
+}
+
+static void sender_connect(struct sender *s)
+{
+    const struct dip_map *m = s->r->node->map;
+    const struct dip_map_node *nd = &m->nodes[m->members[s->member].node];
+    struct dip_errbuf eb;
+    if (dip_net_link_connect(s->r->node->loop, s->r->node->tls, nd->host, nd->port, CONNECT_TIMEOUT_MS,
+                             &sender_callbacks, s, &s->link, &eb)) {
+        s->link = NULL;
+        go_back(s, eb.msg);
+    }
+}
+
+/* Sends spooled batches while the window has room. */
+static void pump(struct sender *s)
+{
+    struct dip_replicator *r = s->r;
+    if (!s->up || !s->link || uv_is_active((uv_handle_t *)&s->retry)) return;
+    while (s->inflight < DIP_REPLICATOR_WINDOW && s->next <= dip_spool_last(r->spool) &&
+           s->next <= s->acked + sizeof s->done) {
+        if (s->next > s->acked && s->done[s->next - s->acked - 1]) {
+            s->next++;
+            continue;
+        }
+        struct dip_errbuf eb;
+        uint64_t seq;
+        dip_dynbuf_reset(&r->scratch);
+        int rc = dip_spool_read(r->spool, s->reader, s->next - 1, &r->scratch, &seq, &eb);
+        if (rc == DIP_EAGAIN) return;
+        if (rc) {
+            dip_node_log(r->node, 3, "replicator: %s", eb.msg);
+            go_back(s, eb.msg);
+            return;
+        }
+        uint8_t head[DIP_MSG_ORIGIN_MAX + 16];
+        struct dip_dynbuf h;
+        dip_dynbuf_init(&h, sizeof head + 16);
+        dip_msg_ingest_encode(&h, origin(r), seq, NULL, 0);
+        uint64_t id = ((s->gen & 0xffffff) << 40) | seq;
+        rc = dip_net_link_send(s->link, DIP_MSG_INGEST, id, h.data, h.len, r->scratch.data, r->scratch.len);
+        dip_dynbuf_free(&h);
+        if (rc) {
+            go_back(s, "send failed");
+            return;
+        }
+        s->inflight++;
+        s->next = seq + 1;
+    }
+}
+
+/* ---- batches into the spool ---- */
+
+int dip_replicator_flush(struct dip_replicator *r, struct dip_errbuf *eb)
+{
+    if (!r->npending) return DIP_OK;
+    dip_dynbuf_reset(&r->scratch);
+    int rc = dip_batch_encode(r->pending, r->npending, &r->scratch);
+    uint64_t seq = 0;
+    if (!rc) rc = dip_spool_append(r->spool, r->scratch.data, r->scratch.len, true, &seq, eb);
+    if (rc) {
+        r->st.refused += r->npending;
+        r->npending = 0;
+        return rc;
+    }
+    r->st.spooled_batches++;
+    r->npending = 0;
+    for (size_t i = 0; i < r->nsenders; i++) pump(&r->senders[i]);
+    return DIP_OK;
+}
+
+static void flush_fire(uv_timer_t *t)
+{
+    struct dip_replicator *r = t->data;
+    struct dip_errbuf eb;
+    if (dip_replicator_flush(r, &eb)) dip_node_log(r->node, 3, "replicator: records refused: %s", eb.msg);
+}
+
+int dip_replicator_add(struct dip_replicator *r, const struct dip_flow *flows, size_t n, struct dip_errbuf *eb)
+{
+    r->st.records += n;
+    while (n) {
+        size_t take = DIP_REPLICATOR_BATCH - r->npending;
+        if (take > n) take = n;
+        memcpy(r->pending + r->npending, flows, take * sizeof *flows);
+        r->npending += take;
+        flows += take;
+        n -= take;
+        if (r->npending == DIP_REPLICATOR_BATCH) {
+            int rc = dip_replicator_flush(r, eb);
+            if (rc) {
+                r->st.refused += n;
+                return rc;
+            }
+        }
+    }
+    if (r->npending && !uv_is_active((uv_handle_t *)&r->flush_timer))
+        uv_timer_start(&r->flush_timer, flush_fire, DIP_REPLICATOR_FLUSH_MS, 0);
+    return DIP_OK;
+}
+
+/* ---- life cycle ---- */
+
+int dip_replicator_open(struct dip_node *n, const char *spool_dir, uint64_t max_spool_bytes,
+                        struct dip_replicator **out, struct dip_errbuf *eb)
+{
+    struct dip_replicator *r = calloc(1, sizeof *r);
+    if (!r || !(r->pending = malloc(DIP_REPLICATOR_BATCH * sizeof *r->pending))) {
+        free(r);
+        return dip_err_set(eb, DIP_ENOMEM, "out of memory");
+    }
+    r->node = n;
+    dip_dynbuf_init(&r->scratch, DIP_NET_FRAME_MAX);
+    const char *names[DIP_TANK_KEYS];
+    for (int t = 0; t < DIP_TANK_KEYS; t++) {
+        if (n->map->roots[t] < 0) continue;
+        struct sender *s = &r->senders[r->nsenders];
+        s->r = r;
+        s->tank = t;
+        s->reader = r->nsenders;
+        s->member = n->map->roots[t];
+        names[r->nsenders++] = dip_tank_key_name((enum dip_tank_key)t);
+    }
+    int rc = dip_spool_open(spool_dir, names, r->nsenders, max_spool_bytes, spool_warn, &r->spool, eb);
+    if (rc) {
+        dip_dynbuf_free(&r->scratch);
+        free(r->pending);
+        free(r);
+        return rc;
+    }
+    uv_timer_init(n->loop, &r->flush_timer);
+    r->flush_timer.data = r;
+    uv_timer_init(n->loop, &r->persist_timer);
+    r->persist_timer.data = r;
+    uv_timer_start(&r->persist_timer, persist, ACK_PERSIST_MS, ACK_PERSIST_MS);
+    r->open_handles = 2;
+    for (size_t i = 0; i < r->nsenders; i++) {
+        struct sender *s = &r->senders[i];
+        s->acked = s->persisted = dip_spool_acked(r->spool, s->reader);
+        s->next = s->acked + 1;
+        uv_timer_init(n->loop, &s->retry);
+        s->retry.data = s;
+        r->open_handles++;
+        sender_connect(s);
+    }
+    *out = r;
+    return DIP_OK;
+}
+
+void dip_replicator_stats(const struct dip_replicator *r, struct dip_replicator_stats *st)
+{
+    *st = r->st;
+    st->spool_bytes = dip_spool_bytes(r->spool);
+    st->last_batch = dip_spool_last(r->spool);
+    for (size_t i = 0; i < r->nsenders; i++) st->tank_acked[r->senders[i].tank] = r->senders[i].acked;
+}
+
+int dip_replicator_status_xml(const struct dip_replicator *r, struct dip_dynbuf *out)
+{
+    int rc = dip_dynbuf_printf(out,
+                               "<replicator records=\"%llu\" refused=\"%llu\" batches=\"%llu\" spool-bytes=\"%llu\">",
+                               (unsigned long long)r->st.records, (unsigned long long)r->st.refused,
+                               (unsigned long long)dip_spool_last(r->spool),
+                               (unsigned long long)dip_spool_bytes(r->spool));
+    for (size_t i = 0; i < r->nsenders && !rc; i++) {
+        const struct sender *s = &r->senders[i];
+        rc = dip_dynbuf_printf(out, "<sender tank=\"%s\" acked=\"%llu\" behind=\"%llu\" up=\"%s\" errors=\"%llu\"/>",
+                               dip_tank_key_name((enum dip_tank_key)s->tank), (unsigned long long)s->acked,
+                               (unsigned long long)(dip_spool_last(r->spool) - s->acked), s->up ? "true" : "false",
+                               (unsigned long long)s->errors);
+    }
+    if (!rc) rc = dip_dynbuf_addstr(out, "</replicator>");
+    return rc;
+}
+
+static void replicator_handle_closed(struct dip_replicator *r)
+{
+    if (--r->open_handles) return;
+    dip_spool_close(r->spool);
+    dip_dynbuf_free(&r->scratch);
+    free(r->pending);
+    free(r);
+}
+
+static void timer_closed(uv_handle_t *h) { replicator_handle_closed(h->data); }
+static void handle_closed(uv_handle_t *h) { replicator_handle_closed(((struct sender *)h->data)->r); }
+
+void dip_replicator_close(struct dip_replicator *r)
+{
+    struct dip_errbuf eb;
+    if (dip_replicator_flush(r, &eb)) dip_node_log(r->node, 3, "replicator: records refused at exit: %s", eb.msg);
+    persist(&r->persist_timer);
+    r->closing = true;
+    uv_close((uv_handle_t *)&r->flush_timer, timer_closed);
+    uv_close((uv_handle_t *)&r->persist_timer, timer_closed);
+    for (size_t i = 0; i < r->nsenders; i++) {
+        struct sender *s = &r->senders[i];
+        if (s->link) dip_net_link_close(s->link); /* on_close closes the retry timer */
+        else uv_close((uv_handle_t *)&s->retry, handle_closed);
+    }
+}
