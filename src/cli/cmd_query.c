@@ -1,6 +1,7 @@
-/* cmd_query.c - `dipstorage query`: the access point over a local data
- * folder holding one leaf store per tank (src/, dst/, sport/, dport/). The
- * analyser picks the tank whose key the query confines most; when that
+/* cmd_query.c - `dipstorage query`: asks a storage network's access point
+ * (the client protocol), or acts as the access point itself over a local
+ * data folder holding one leaf store per tank (src/, dst/, sport/, dport/):
+ * the analyser picks the tank whose key the query confines most; when that
  * tank's store is missing another tank answers (the paper's redundancy). */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,11 +18,14 @@
 #include "xpath/xpath.h"
 
 static const char usage_text[] =
-    "usage: dipstorage query [--data DIR] [--tank KEY] [--explain] [-o FILE] XPATH\n"
-    "       dipstorage query [--data DIR] --named NAME\n"
+    "usage: dipstorage query [-c HOST:PORT] [--tls DIR] [--timeout S] [-o FILE] XPATH\n"
+    "       dipstorage query --data DIR [--tank KEY] [--explain] [-o FILE] XPATH\n"
+    "       dipstorage query [-c HOST:PORT | --data DIR] --named NAME\n"
     "       dipstorage query --list\n"
     "\n"
-    "Answers an XPath 1.0 query over the flow records of a data folder holding one\n"
+    "Answers an XPath 1.0 query over the flow records of a storage network (sent to\n"
+    "its access point, by default 127.0.0.1:7600 as `dipstorage up` starts it) or,\n"
+    "with --data, of a data folder holding one\n"
     "leaf store per tank (DIR/src, DIR/dst, DIR/sport, DIR/dport, as `make demo`\n"
     "writes them). The query analyser picks the tank whose key the query confines\n"
     "to the smallest share of its space; a query that names a tank\n"
@@ -32,7 +36,12 @@ static const char usage_text[] =
     "documents.\n"
     "\n"
     "options:\n"
-    "  -d, --data DIR   the data folder (default: $DIP_DATA, else /tmp/dipstorage-demo)\n"
+    "  -c, --connect A  the access point, HOST:PORT (default 127.0.0.1:7600); plain\n"
+    "                   TCP on loopback, else TLS\n"
+    "      --tls DIR    use TLS with DIR/ca.pem, DIR/client.pem, DIR/client.key (as\n"
+    "                   `dipstorage up` makes them in DATA/tls)\n"
+    "      --timeout S  give up after S seconds (default 30)\n"
+    "  -d, --data DIR   answer from the local data folder DIR instead\n"
     "  -n, --named NAME run a named query of the catalogue (xpath/queries/catalogue.xml)\n"
     "  -l, --list       list the named queries with their descriptions\n"
     "  -t, --tank KEY   ask this tank (src, dst, sport, dport) instead of the analyser's choice\n"
@@ -40,7 +49,8 @@ static const char usage_text[] =
     "  -o, --output F   write the result to F\n"
     "  -h, --help       this text\n"
     "\n"
-    "exit status: 0 success, 1 failure, 2 usage error.\n"
+    "exit status: 0 success, 1 failure, 2 usage error, 3 partial result (a part of\n"
+    "the network did not answer in time: the result lists the missing ranges).\n"
     "\n"
     "examples:\n"
     "  dipstorage query \"//flow[@src='10.0.0.1']\"          # the src tank answers\n"
@@ -90,22 +100,51 @@ static int tank_order(const struct dip_xpath *q, int forced, int order[DIP_TANK_
     return n;
 }
 
+/* Asks an access point; prints its document; the exit status follows it. */
+static int remote(const char *connect, const char *tls, const char *expr, double timeout, const char *output)
+{
+    struct dip_dynbuf reply;
+    dip_dynbuf_init(&reply, (size_t)1 << 31);
+    int st = dip_cli_remote_query(connect, tls, expr, timeout, &reply);
+    if (st == DIP_EXIT_OK) {
+        FILE *out = output ? fopen(output, "w") : stdout;
+        if (!out) {
+            dip_error("cannot create %s", output);
+            st = DIP_EXIT_FAIL;
+        } else {
+            if (reply.len) fwrite(reply.data, 1, reply.len, out);
+            if (out != stdout) fclose(out);
+            const char *doc = reply.len ? (const char *)reply.data : "";
+            if (!reply.len || strstr(doc, "<error ")) st = DIP_EXIT_FAIL;
+            else if (strstr(doc, "complete=\"false\"")) st = DIP_EXIT_PARTIAL;
+            if (!reply.len) dip_error("%s closed the connection without an answer", connect);
+        }
+    }
+    dip_dynbuf_free(&reply);
+    return st;
+}
+
 int dip_cmd_query(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "data", required_argument, 0, 'd' }, { "named", required_argument, 0, 'n' },
         { "list", no_argument, 0, 'l' },       { "tank", required_argument, 0, 't' },
         { "explain", no_argument, 0, 'e' },    { "output", required_argument, 0, 'o' },
-        { "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
+        { "help", no_argument, 0, 'h' },       { "connect", required_argument, 0, 'c' },
+        { "tls", required_argument, 0, 'T' },  { "timeout", required_argument, 0, 'W' },
+        { 0, 0, 0, 0 },
     };
-    const char *data = getenv("DIP_DATA"), *named = NULL, *output = NULL;
+    const char *data = NULL, *named = NULL, *output = NULL, *connect = NULL, *tls = NULL;
+    double timeout = 30;
     bool explain = false;
     int forced = -1, c;
-    if (!data || !*data) data = "/tmp/dipstorage-demo";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:n:lt:eo:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:n:lt:eo:hc:", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
+        case 'c': connect = optarg; break;
+        case 'T': tls = optarg; break;
+        case 'W': timeout = atof(optarg); break;
         case 'n': named = optarg; break;
         case 'l': return list_catalogue();
         case 't': {
@@ -136,6 +175,16 @@ int dip_cmd_query(int argc, char **argv)
     } else {
         fputs(usage_text, stderr);
         return DIP_EXIT_USAGE;
+    }
+    if (!data) {
+        if (forced >= 0) {
+            fprintf(stderr, "query: --tank works with --data only (an access point picks its tank)\n");
+            dip_xpath_catalogue_free(&cat);
+            return DIP_EXIT_USAGE;
+        }
+        int st = remote(connect ? connect : "127.0.0.1:7600", tls, expr, timeout, output);
+        dip_xpath_catalogue_free(&cat);
+        return st;
     }
     FILE *out = output ? fopen(output, "w") : stdout;
     if (!out) { dip_error("cannot create %s", output); dip_xpath_catalogue_free(&cat); return DIP_EXIT_FAIL; }

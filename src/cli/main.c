@@ -16,6 +16,7 @@ static const struct subcommand subcommands[] = {
     { "up", dip_cmd_up, "start a storage network on this host (every tank, its leaves and indexers, the front)" },
     { "down", dip_cmd_down, "stop the local storage network" },
     { "status", dip_cmd_status, "every tank's tree: nodes, key ranges, record counts, liveness" },
+    { "export", dip_cmd_export, "write the records a query selects as <flows>, CSV or HTML (XSLT)" },
     { "node", dip_cmd_node, "run one node of a storage network (what `up` starts)" },
     { "collect", dip_cmd_collect, "a flow collector (NetFlow v5/v9, IPFIX over UDP/TCP, IPFIX files) into local stores" },
     { "query", dip_cmd_query, "answer an XPath query from the tank that suits it best" },

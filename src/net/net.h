@@ -76,7 +76,10 @@ struct dip_net_link_callbacks {
     void (*on_frame)(struct dip_net_link *l, const struct dip_net_frame *f, void *ctx);
     /* Bytes arrived (raw links, see dip_net_link_set_raw). */
     void (*on_data)(struct dip_net_link *l, const uint8_t *data, size_t len, void *ctx);
-    /* Outgoing link: connected and (with TLS) the handshake is done. */
+    /* Outgoing link: connected and (with TLS) the handshake is done. Accepted
+     * links get the listener's on_accept instead. With TLS 1.3 the client
+     * finishes its handshake before the server has checked the client's
+     * certificate: a refusal then arrives as on_close(DIP_EPROTO). */
     void (*on_open)(struct dip_net_link *l, void *ctx);
     /* Queued output fell below DIP_NET_LINK_LOW_WATER after having been above
      * DIP_NET_LINK_HIGH_WATER (back-pressure released). May be NULL. */
@@ -84,8 +87,11 @@ struct dip_net_link_callbacks {
     /* Called exactly once for every link, whoever closed it and why: code is
      * DIP_OK for a close by dip_net_link_close or an orderly EOF, else the
      * error (DIP_ETIMEOUT, DIP_EIO connection refused/reset, DIP_EPROTO bad
-     * frame or TLS failure, ...) with msg naming the peer. After it returns
-     * the link is freed: drop every pointer to it. */
+     * frame or TLS failure, ...) with msg naming the peer (never NULL).
+     * Accepted links that fail before on_accept (a refused handshake) get it
+     * too, with the listener's callbacks. Always called from the loop, never
+     * from inside a dip_net_link_* call. After it returns the link is freed:
+     * drop every pointer to it. */
     void (*on_close)(struct dip_net_link *l, int code, const char *msg, void *ctx);
 };
 
@@ -94,8 +100,10 @@ struct dip_net_link_callbacks {
 
 /* Connects to host:port (numeric IPv4/IPv6 or a name) through tls (NULL:
  * plain TCP). timeout_ms bounds connect plus handshake; on_open or on_close
- * follows. Returns DIP_OK with *out (owned by the loop; it lives until its
- * on_close), or DIP_EINVAL for a bad address. */
+ * follows. A name is resolved asynchronously and its first address used.
+ * Frames sent before on_open are queued and flushed once open. Returns DIP_OK
+ * with *out (owned by the loop; it lives until its on_close), or DIP_EINVAL
+ * for a bad address. */
 int dip_net_link_connect(struct uv_loop_s *loop, struct dip_net_tls *tls, const char *host, int port,
                          uint32_t timeout_ms, const struct dip_net_link_callbacks *cb, void *ctx,
                          struct dip_net_link **out, struct dip_errbuf *eb);
@@ -110,19 +118,24 @@ int dip_net_link_send(struct dip_net_link *l, uint8_t type, uint64_t id, const v
 int dip_net_link_write(struct dip_net_link *l, const void *data, size_t len);
 /* Returns: bytes queued but not yet handed to the kernel. */
 size_t dip_net_link_queued(const struct dip_net_link *l);
-/* Closes once queued output is flushed (or at once when it cannot be);
- * on_close follows. Idempotent. */
+/* Closes once queued output is flushed (or at once when it cannot be; the
+ * flush is bounded by a few seconds, after which on_close says DIP_ETIMEOUT);
+ * no frames are delivered after it; on_close follows. Idempotent. */
 void dip_net_link_close(struct dip_net_link *l);
-/* Stops/resumes reading (back-pressure towards the peer). */
+/* Stops/resumes reading (back-pressure towards the peer). Strict: no
+ * on_frame/on_data after a pause (even from inside on_frame) until resumed;
+ * input already read is kept and delivered after the resume. */
 void dip_net_link_pause(struct dip_net_link *l, bool paused);
 /* Closes the link with DIP_ETIMEOUT when nothing arrives for ms (0: never). */
 void dip_net_link_set_idle_timeout(struct dip_net_link *l, uint32_t ms);
-/* Switches a link to raw bytes (on_data instead of on_frame). */
+/* Switches a link to raw bytes (on_data instead of on_frame). Called inside
+ * on_frame, the bytes after that frame go to on_data. */
 void dip_net_link_set_raw(struct dip_net_link *l, bool raw);
 /* Replaces the callbacks and context (accepted links start with the
  * listener's). */
 void dip_net_link_set_callbacks(struct dip_net_link *l, const struct dip_net_link_callbacks *cb, void *ctx);
-/* Returns: "ADDR:PORT" of the peer (borrowed, valid until on_close). */
+/* Returns: "ADDR:PORT" of the peer ("[V6ADDR]:PORT"; outgoing links: the
+ * host as given to connect) (borrowed, valid until on_close). */
 const char *dip_net_link_peer(const struct dip_net_link *l);
 /* Returns: the peer certificate's CN, "" on plain links (borrowed). */
 const char *dip_net_link_peer_name(const struct dip_net_link *l);
@@ -143,9 +156,12 @@ enum dip_net_listen_mode {
     DIP_NET_LISTEN_SNIFF, /* TLS when the first byte is a TLS handshake record (0x16), else plain */
 };
 
-/* Listens on host:port. Each accepted link starts with callbacks cb and
+/* Listens on host:port (numeric; NULL or "": 0.0.0.0; port 0: ephemeral,
+ * see dip_net_listener_port). Each accepted link starts with callbacks cb and
  * context ctx (framed, no idle timeout); on_accept (may be NULL) is called
- * first and may change them. handshake_timeout_ms bounds accept-to-TLS-done.
+ * first, once the link is ready (TLS: after the handshake, so the peer name
+ * is known), and may change them. handshake_timeout_ms bounds
+ * accept-to-TLS-done (SNIFF: also accept-to-first-byte; 0: 10 s).
  * Returns DIP_OK with *out (dip_net_listener_close), DIP_EIO (cannot bind:
  * eb says why, e.g. "address already in use"). */
 int dip_net_listen(struct uv_loop_s *loop, struct dip_net_tls *tls, enum dip_net_listen_mode mode, const char *host,
@@ -161,14 +177,16 @@ void dip_net_listener_close(struct dip_net_listener *l);
 
 /* Connects, sends one frame, waits for one frame back (any type) within
  * timeout_ms. Returns DIP_OK with *reply_type and reply filled (appended),
- * DIP_ETIMEOUT, DIP_EIO (refused: eb names host:port), DIP_EPROTO. */
+ * DIP_ETIMEOUT, DIP_EIO (refused: eb names host:port), DIP_EPROTO,
+ * DIP_ERANGE (reply beyond reply->max). */
 int dip_net_request(struct dip_net_tls *tls, const char *host, int port, uint8_t type, const void *payload,
                     size_t len, uint32_t timeout_ms, uint8_t *reply_type, struct dip_dynbuf *reply,
                     struct dip_errbuf *eb);
 
 /* Connects (plain or TLS), writes data, reads until the peer closes, appending
  * to reply, within timeout_ms (the client protocol of ARCHITECTURE 5).
- * Returns DIP_OK, DIP_ETIMEOUT, DIP_EIO, DIP_ERANGE (reply beyond its cap). */
+ * Returns DIP_OK, DIP_ETIMEOUT, DIP_EIO, DIP_ERANGE (reply beyond its cap),
+ * DIP_EPROTO (TLS failure, or a TLS reply ended without close_notify). */
 int dip_net_exchange(struct dip_net_tls *tls, const char *host, int port, const void *data, size_t len,
                      uint32_t timeout_ms, struct dip_dynbuf *reply, struct dip_errbuf *eb);
 

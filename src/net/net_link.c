@@ -19,7 +19,9 @@
 #define LINGER_MS 2000        /* waiting for the peer's EOF after our FIN */
 #define DEFAULT_TIMEOUT_MS 10000
 #define BACKLOG_MAX (4u << 20)
-#define STOP 1 /* frame callback: stop feeding (paused, closing, switched to raw) */
+#define STOP 1
+#define TLS_SLICE (1u << 20) /* plaintext encrypted per step of a large frame */
+#define TLS_SMALL 4096       /* frames up to this size are copied into one record */ /* frame callback: stop feeding (paused, closing, switched to raw) */
 
 struct wreq {
     uv_write_t req;
@@ -214,6 +216,26 @@ static int tls_flush(struct dip_net_link *l)
     return DIP_OK;
 }
 
+/* Encrypts len bytes in slices, sending each slice's records at once, so
+ * OpenSSL's output buffer never holds more than one slice. */
+static int tls_write(struct dip_net_link *l, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < TLS_SLICE ? len : TLS_SLICE;
+        ERR_clear_error();
+        int r = SSL_write(l->ssl, data, (int)n);
+        if (r <= 0) {
+            fail(l, DIP_EPROTO, "TLS with %s failed: %s", l->peer, dip_net_tls_reason());
+            return DIP_EIO;
+        }
+        int rc = tls_flush(l);
+        if (rc) return rc;
+        data += r;
+        len -= (size_t)r;
+    }
+    return DIP_OK;
+}
+
 /* Queues the concatenation of up to three parts: on the socket (plain), through
  * TLS, or as a pending frame until the link opens. */
 static int emit(struct dip_net_link *l, const void *p1, size_t n1, const void *p2, size_t n2, const void *p3,
@@ -221,12 +243,18 @@ static int emit(struct dip_net_link *l, const void *p1, size_t n1, const void *p
 {
     size_t total = n1 + n2 + n3;
     if (total == 0) return DIP_OK;
+    if (l->state == LINK_OPEN && l->ssl && total > TLS_SMALL) {
+        int rc = tls_write(l, p1, n1);
+        if (rc == DIP_OK) rc = tls_write(l, p2, n2);
+        if (rc == DIP_OK) rc = tls_write(l, p3, n3);
+        return rc;
+    }
+    uint8_t small[TLS_SMALL];
     uint8_t *dst;
     struct wreq *w = NULL;
     struct pending *p = NULL;
-    uint8_t *tmp = NULL;
     if (l->state == LINK_OPEN && !l->ssl) dst = (w = malloc(sizeof *w + total)) ? w->data : NULL;
-    else if (l->state == LINK_OPEN) dst = tmp = malloc(total);
+    else if (l->state == LINK_OPEN) dst = small; /* one TLS record for a small frame */
     else dst = (p = malloc(sizeof *p + total)) ? p->data : NULL;
     if (!dst) return DIP_ENOMEM;
     if (n1) memcpy(dst, p1, n1);
@@ -245,14 +273,7 @@ static int emit(struct dip_net_link *l, const void *p1, size_t n1, const void *p
         count_queued(l, total);
         return DIP_OK;
     }
-    ERR_clear_error();
-    int r = SSL_write(l->ssl, tmp, (int)total);
-    free(tmp);
-    if (r <= 0) {
-        fail(l, DIP_EPROTO, "TLS with %s failed: %s", l->peer, dip_net_tls_reason());
-        return DIP_EIO;
-    }
-    return tls_flush(l);
+    return tls_write(l, small, total);
 }
 
 int dip_net_link_send(struct dip_net_link *l, uint8_t type, uint64_t id, const void *a, size_t alen, const void *b,

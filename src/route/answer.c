@@ -4,6 +4,7 @@
  * key ranges that did not answer listed as <missing/> elements. */
 #include "route/node.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,12 +82,24 @@ int dip_answer_merge_add(struct dip_answer_merge *m, size_t slot, const uint8_t 
 
 int dip_answer_merge_missing(struct dip_answer_merge *m, const struct dip_map *map, int mi, const char *reason)
 {
-    char attrs[512];
+    char attrs[512], full[300] = "";
     dip_map_range_attrs(map, mi, attrs, sizeof attrs);
+    if (map->strategy == DIP_MAP_RANDOM) /* the missing records may have any key */
+        snprintf(full, sizeof full, "%s", m->tank < 2 ? "from=\"0.0.0.0\" to=\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\" "
+                                                      : "from=\"0\" to=\"65535\" ");
     m->complete = false;
-    return dip_dynbuf_printf(&m->missing, "<missing tank=\"%s\" %s node=\"%s\" reason=\"%s\"/>\n",
-                             dip_tank_key_name((enum dip_tank_key)m->tank), attrs,
-                             map->nodes[map->members[mi].node].name, reason);
+    int rc = dip_dynbuf_printf(&m->missing, "<missing tank=\"%s\" %s%s node=\"%s\" reason=\"",
+                               dip_tank_key_name((enum dip_tank_key)m->tank), full, attrs,
+                               map->nodes[map->members[mi].node].name);
+    for (const char *r = reason; !rc && *r; r++) {
+        switch (*r) {
+        case '<': rc = dip_dynbuf_addstr(&m->missing, "&lt;"); break;
+        case '&': rc = dip_dynbuf_addstr(&m->missing, "&amp;"); break;
+        case '"': rc = dip_dynbuf_addstr(&m->missing, "&quot;"); break;
+        default: rc = dip_dynbuf_add(&m->missing, r, 1);
+        }
+    }
+    return rc ? rc : dip_dynbuf_addstr(&m->missing, "\"/>\n");
 }
 
 int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx, const struct dip_flow *f), void *ctx)

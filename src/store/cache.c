@@ -1,8 +1,10 @@
-/* cache.c - parsed chunk trees kept for later queries, least recently used
- * first out, within a byte budget (a share of the store's memory budget).
- * Entries are keyed by segment file name (never reused) and chunk index. */
+/* cache.c - parsed chunk trees and decoded chunk records kept for later
+ * queries, least recently used first out, within a byte budget (a share of
+ * the store's memory budget). Entries are keyed by segment file name (never
+ * reused) and chunk index; records cost ~150 bytes each, trees ~3.5 KB. */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +16,8 @@ void dip_cache_init(struct dip_cache *c, size_t budget)
 
 static void drop(struct dip_cache *c, size_t i)
 {
-    xmlFreeDoc(c->entries[i].doc);
+    if (c->entries[i].doc) xmlFreeDoc(c->entries[i].doc);
+    free(c->entries[i].flows);
     c->bytes -= c->entries[i].bytes;
     c->entries[i] = c->entries[--c->n];
 }
@@ -27,21 +30,35 @@ void dip_cache_free(struct dip_cache *c)
     c->cap = 0;
 }
 
-xmlDocPtr dip_cache_get(struct dip_cache *c, const char *file, size_t chunk)
+static struct dip_cache_entry *find(struct dip_cache *c, const char *file, size_t chunk, bool records)
 {
     for (size_t i = 0; i < c->n; i++) {
         struct dip_cache_entry *e = &c->entries[i];
-        if (e->chunk == chunk && strcmp(e->file, file) == 0) {
+        if (e->chunk == chunk && (e->doc == NULL) == records && strcmp(e->file, file) == 0) {
             e->used = ++c->clock;
             c->hits++;
-            return e->doc;
+            return e;
         }
     }
     c->misses++;
     return NULL;
 }
 
-bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr doc, size_t bytes)
+xmlDocPtr dip_cache_get(struct dip_cache *c, const char *file, size_t chunk)
+{
+    struct dip_cache_entry *e = find(c, file, chunk, false);
+    return e ? e->doc : NULL;
+}
+
+const struct dip_flow *dip_cache_get_flows(struct dip_cache *c, const char *file, size_t chunk, size_t *n)
+{
+    struct dip_cache_entry *e = find(c, file, chunk, true);
+    *n = e ? e->nflows : 0;
+    return e ? e->flows : NULL;
+}
+
+static bool put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr doc, struct dip_flow *flows,
+                size_t nflows, size_t bytes)
 {
     if (bytes > c->budget / 4) return false; /* never let one tree take the cache */
     while (c->n && c->bytes + bytes > c->budget) {
@@ -61,10 +78,22 @@ bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPt
     snprintf(e->file, sizeof e->file, "%s", file);
     e->chunk = chunk;
     e->doc = doc;
+    e->flows = flows;
+    e->nflows = nflows;
     e->bytes = bytes;
     e->used = ++c->clock;
     c->bytes += bytes;
     return true;
+}
+
+bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr doc, size_t bytes)
+{
+    return put(c, file, chunk, doc, NULL, 0, bytes);
+}
+
+bool dip_cache_put_flows(struct dip_cache *c, const char *file, size_t chunk, struct dip_flow *flows, size_t n)
+{
+    return put(c, file, chunk, NULL, flows, n, n * sizeof *flows + 128);
 }
 
 void dip_cache_forget(struct dip_cache *c, const char *file)

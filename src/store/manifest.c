@@ -1,6 +1,7 @@
 /* manifest.c - MANIFEST.xml of a leaf store: the tank key, the current WAL,
- * and every sealed segment with its chunks and their summaries. Replaced
- * atomically (write, fsync, rename, fsync the folder). */
+ * every sealed segment with its chunks and their summaries, and the batch
+ * memory of exactly-once inserts (<origin> elements). Replaced atomically
+ * (write, fsync, rename, fsync the folder). */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -56,6 +57,13 @@ int dip_manifest_write(const char *path, const struct dip_manifest *m, struct di
             if (!rc) rc = dip_dynbuf_addstr(&b, "/>\n");
         }
         if (!rc) rc = dip_dynbuf_addstr(&b, "  </segment>\n");
+    }
+    for (size_t i = 0; !rc && i < m->dedupe.n; i++) {
+        const struct dip_dedupe_origin *o = &m->dedupe.origins[m->dedupe.by_name[i]];
+        char hex[DIP_DEDUPE_HEX_MAX + 1];
+        dip_dedupe_window_hex(o, hex);
+        rc = dip_dynbuf_printf(&b, "  <origin name=\"%s\" seq=\"%" PRIu64 "\" window=\"%s\"/>\n", o->name, o->high,
+                               hex);
     }
     if (!rc) rc = dip_dynbuf_addstr(&b, "</manifest>\n");
     if (rc) rc = dip_err_set(eb, rc, "cannot build manifest %s", path);
@@ -150,6 +158,22 @@ static int read_segment(xmlNodePtr n, struct dip_segment *s, const char *path, s
     return rc;
 }
 
+/* Reads one <origin name seq window> into m's batch memory. */
+static int read_origin(xmlNodePtr n, struct dip_manifest *m, const char *path, struct dip_errbuf *eb)
+{
+    uint64_t high;
+    int rc = attr_u64(n, "seq", &high, path, eb);
+    if (rc) return rc;
+    xmlChar *name = xmlGetProp(n, BAD_CAST "name"), *window = xmlGetProp(n, BAD_CAST "window");
+    const char *why = "lacks a name or window";
+    if (name && window) rc = dip_dedupe_add(&m->dedupe, (const char *)name, high, (const char *)window, &why);
+    else rc = DIP_ECORRUPT;
+    if (rc) rc = dip_err_set(eb, rc, "%s:%ld: <origin>: %s", path, xmlGetLineNo(n), why);
+    xmlFree(name);
+    xmlFree(window);
+    return rc;
+}
+
 int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbuf *eb)
 {
     memset(m, 0, sizeof *m);
@@ -172,6 +196,10 @@ int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbu
     if ((rc = read_name(root, "wal", m->wal, sizeof m->wal, path, eb))) goto out;
     size_t cap = 0;
     for (xmlNodePtr n = root->children; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, "origin") == 0) {
+            if ((rc = read_origin(n, m, path, eb))) goto out;
+            continue;
+        }
         if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "segment") != 0) continue;
         if (m->nsegs == cap) {
             cap = cap ? cap * 2 : 16;
@@ -194,4 +222,5 @@ void dip_manifest_free(struct dip_manifest *m)
     free(m->segs);
     m->segs = NULL;
     m->nsegs = 0;
+    dip_dedupe_free(&m->dedupe);
 }

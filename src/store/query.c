@@ -6,7 +6,14 @@
  * node-sets by a k-way merge of the sources (segments in seq order, then the
  * active part) in key order, numbers added, booleans or-ed. Anything else is
  * evaluated over the whole logical document built in memory, within the
- * memory budget. Either way the answer is libxml2's on the whole document. */
+ * memory budget. Either way the answer is libxml2's on the whole document.
+ *
+ * Chunks are decoded into records (no trees) and kept in the store's cache.
+ * Expressions the exact evaluator of fastq.c knows are decided on the records
+ * directly; for the others, each record is tested against the analyser's
+ * attribute ranges (a superset of what can match) and libxml2 judges a small
+ * tree of just the candidates. Chunks whose text is not in canonical form
+ * are parsed and evaluated by libxml2 as a whole, as before. */
 #include "store_internal.h"
 
 #include <libxml/xpath.h>
@@ -18,9 +25,23 @@
 #include <time.h>
 
 #include "common/xmlsafe.h"
+#include "fast.h"
+
+/* A prefilter: records whose field lies outside the ranges cannot match. */
+struct prefilter {
+    const struct dip_field *fd;
+    const struct dip_xpath_range *ranges;
+    size_t n;
+};
 
 struct query_run {
     struct dip_store *s;
+    struct dip_fastq *fq;            /* exact evaluator, or NULL */
+    struct prefilter pf[24];
+    size_t npf;
+    bool none;                       /* the ranges say nothing can match */
+    struct dip_flow *dec, *cand;     /* decoded chunk (when not cached), candidates */
+    size_t ndec, capdec, ncand, capcand;
     const struct dip_xpath *q;       /* NULL: every record (export) */
     xmlXPathCompExprPtr comp;        /* NULL with q */
     enum dip_xpath_shape shape;
@@ -63,13 +84,169 @@ static const struct dip_flow *active_slice(const struct query_run *r, size_t i, 
     return sorted ? sorted + start : NULL;
 }
 
+static bool summary_may_match(const struct query_run *r, const struct dip_summary *sum)
+{
+    if (r->none) return false;
+    if (!dip_summary_may_match(sum, r->q, r->s->man.key)) return false;
+    return dip_xpath_attr_may_match(r->q, "bytes", sum->min[SUM_BYTES], sum->max[SUM_BYTES]) &&
+           dip_xpath_attr_may_match(r->q, "packets", sum->min[SUM_PACKETS], sum->max[SUM_PACKETS]);
+}
+
 static bool chunk_may_match(const struct query_run *r, const struct source *src, size_t i)
 {
     if (!r->q) return true;
-    if (src->seg != SIZE_MAX) return dip_summary_may_match(&r->s->man.segs[src->seg].chunks[i].sum, r->q, r->s->man.key);
+    if (src->seg != SIZE_MAX) return summary_may_match(r, &r->s->man.segs[src->seg].chunks[i].sum);
     size_t n;
     if (!active_slice(r, i, &n)) return true;
-    return dip_summary_may_match(&r->s->active_sums[i], r->q, r->s->man.key);
+    return summary_may_match(r, &r->s->active_sums[i]);
+}
+
+/* The records of chunk i of a source, borrowed until the next call.
+ * DIP_EAGAIN: the chunk's text is not canonical, use chunk_doc. */
+static int chunk_records(struct query_run *r, const struct source *src, size_t i, const struct dip_flow **flows,
+                         size_t *n)
+{
+    if (src->seg == SIZE_MAX) {
+        *flows = active_slice(r, i, n);
+        return *flows ? DIP_OK : dip_err_set(r->eb, DIP_ENOMEM, "no memory to sort the active records");
+    }
+    const struct dip_segment *seg = &r->s->man.segs[src->seg];
+    if ((*flows = dip_cache_get_flows(&r->s->cache, seg->file, i, n))) return DIP_OK;
+    int rc = dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
+    if (rc) return rc;
+    /* Decoded records (~150 bytes each, against ~3.5 KB for a tree) stay in
+     * the cache for later queries, scans included: a leaf answers many. */
+    struct dip_flow *own = NULL;
+    size_t nown = 0, capown = 0;
+    if (seg->chunks[i].sum.count <= (uint64_t)1 << 20) {
+        capown = seg->chunks[i].sum.count ? (size_t)seg->chunks[i].sum.count : 1;
+        own = malloc(capown * sizeof *own);
+    }
+    struct dip_flow **dst = own ? &own : &r->dec;
+    size_t *dn = own ? &nown : &r->ndec, *dcap = own ? &capown : &r->capdec;
+    *dn = 0;
+    rc = dip_chunk_decode(r->s->man.key, (const char *)r->text.data, r->text.len, dst, dn, dcap);
+    if (rc) {
+        free(own);
+        if (rc == DIP_ENOMEM) return dip_err_set(r->eb, rc, "no memory to decode %s chunk %zu", seg->file, i);
+        return DIP_EAGAIN;
+    }
+    *flows = *dst;
+    *n = *dn;
+    if (own && !dip_cache_put_flows(&r->s->cache, seg->file, i, own, nown)) {
+        /* no room: keep them for this query only */
+        free(r->dec);
+        r->dec = own;
+        r->ndec = nown;
+        r->capdec = capown;
+    }
+    return DIP_OK;
+}
+
+static struct dip_u128 field_value(const struct dip_flow *f, const struct dip_field *fd)
+{
+    struct dip_u128 v = { 0, 0 };
+    if (fd->type == DIP_FT_ADDR) {
+        const uint8_t *b = (const uint8_t *)f + fd->offset;
+        for (int k = 0; k < 8; k++) v.hi = (v.hi << 8) | b[k];
+        for (int k = 8; k < 16; k++) v.lo = (v.lo << 8) | b[k];
+    } else if (fd->opt_bit && !(f->present & fd->opt_bit)) {
+        v.hi = DIP_XPATH_ABSENT_HI;
+    } else {
+        v.lo = dip_flow_get_u64(f, fd);
+    }
+    return v;
+}
+
+static bool in_ranges(const struct prefilter *p, struct dip_u128 v)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) { /* first range whose upper end is >= v */
+        size_t mid = (lo + hi) / 2;
+        const struct dip_u128 *u = &p->ranges[mid].hi;
+        if (u->hi < v.hi || (u->hi == v.hi && u->lo < v.lo)) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == p->n) return false;
+    const struct dip_u128 *l = &p->ranges[lo].lo;
+    return l->hi < v.hi || (l->hi == v.hi && l->lo <= v.lo);
+}
+
+static bool may_select(const struct query_run *r, const struct dip_flow *f)
+{
+    for (size_t k = 0; k < r->npf; k++)
+        if (!in_ranges(&r->pf[k], field_value(f, r->pf[k].fd))) return false;
+    return true;
+}
+
+static int push_flow(struct source *src, const struct dip_flow *f);
+static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc);
+
+/* Evaluates the query on the records of one chunk: selected flows go to out
+ * (node-set shapes), numbers add to *num, booleans or into *any. Returns
+ * DIP_EAGAIN when libxml2's result is not a node-set of flows. */
+static int eval_records(struct query_run *r, const struct dip_flow *f, size_t n, struct source *out, double *num,
+                        bool *any)
+{
+    if (r->fq) {
+        enum dip_fastq_kind kind = dip_fastq_kind(r->fq);
+        double part = 0;
+        uint64_t count = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (!dip_fastq_match(r->fq, &f[k])) continue;
+            switch (kind) {
+            case DIP_FASTQ_FLOWS:
+                if (push_flow(out, &f[k])) return DIP_ENOMEM;
+                break;
+            case DIP_FASTQ_COUNT: count++; break;
+            case DIP_FASTQ_SUM: {
+                bool has;
+                double v = dip_fastq_value(r->fq, &f[k], &has);
+                if (has) part += v;
+                break;
+            }
+            case DIP_FASTQ_BOOLEAN: *any = true; return DIP_OK;
+            }
+        }
+        if (kind == DIP_FASTQ_COUNT) *num += (double)count;
+        else if (kind == DIP_FASTQ_SUM) *num += part;
+        return DIP_OK;
+    }
+    r->ncand = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!may_select(r, &f[k])) continue;
+        if (r->ncand == r->capcand) {
+            size_t cap = r->capcand ? r->capcand * 2 : 256;
+            struct dip_flow *p = realloc(r->cand, cap * sizeof *p);
+            if (!p) return DIP_ENOMEM;
+            r->cand = p;
+            r->capcand = cap;
+        }
+        r->cand[r->ncand++] = f[k];
+    }
+    if (!r->ncand) return DIP_OK; /* the analyser's ranges: nothing here can be selected */
+    xmlDocPtr doc = dip_tree_build_marked(r->s->man.key, r->cand, r->ncand);
+    if (!doc) return dip_err_set(r->eb, DIP_ENOMEM, "no memory for a tree of %zu records", r->ncand);
+    xmlXPathObjectPtr obj = eval_on(r, doc);
+    int rc = DIP_OK;
+    if (!obj) rc = dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+    else if (r->shape == DIP_XPATH_BOOLEAN) *any = xmlXPathCastToBoolean(obj);
+    else if (r->shape != DIP_XPATH_FLOWS) *num += xmlXPathCastToNumber(obj);
+    else if (obj->type != XPATH_NODESET) rc = DIP_EAGAIN;
+    else {
+        for (int k = 0; !rc && obj->nodesetval && k < obj->nodesetval->nodeNr; k++) {
+            xmlNodePtr node = obj->nodesetval->nodeTab[k];
+            if (node->type != XML_ELEMENT_NODE || strcmp((const char *)node->name, "flow") != 0 || !node->_private) {
+                rc = DIP_EAGAIN; /* not a node-set of flows after all: gather instead */
+                break;
+            }
+            size_t idx = (size_t)(uintptr_t)node->_private - 1;
+            rc = idx < r->ncand ? push_flow(out, &r->cand[idx]) : DIP_EAGAIN;
+        }
+    }
+    if (obj) xmlXPathFreeObject(obj);
+    xmlFreeDoc(doc);
+    return rc;
 }
 
 /* Makes the tree of chunk i of a source. *owned tells whether the caller
@@ -136,17 +313,24 @@ static int source_fill(struct query_run *r, struct source *src)
             continue;
         }
         r->chunks_read++;
-        if (!r->q && src->seg == SIZE_MAX) { /* export of active records: no tree needed */
-            size_t n;
-            const struct dip_flow *f = active_slice(r, i, &n);
-            if (!f) return DIP_ENOMEM;
-            for (size_t k = 0; k < n; k++)
-                if (push_flow(src, &f[k])) return DIP_ENOMEM;
+        const struct dip_flow *f;
+        size_t n;
+        int rc = chunk_records(r, src, i, &f, &n);
+        if (rc == DIP_OK) {
+            if (!r->q) {
+                for (size_t k = 0; k < n; k++)
+                    if (push_flow(src, &f[k])) return DIP_ENOMEM;
+                continue;
+            }
+            double num = 0;
+            bool any = false;
+            if ((rc = eval_records(r, f, n, src, &num, &any))) return rc;
             continue;
         }
+        if (rc != DIP_EAGAIN) return rc;
         xmlDocPtr doc;
         bool owned;
-        int rc = chunk_doc(r, src, i, &doc, &owned);
+        rc = chunk_doc(r, src, i, &doc, &owned);
         if (rc) return rc;
         if (!r->q) {
             rc = dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
@@ -229,9 +413,18 @@ static int aggregate(struct query_run *r, struct dip_store_answer *ans)
                 continue;
             }
             r->chunks_read++;
+            const struct dip_flow *f;
+            size_t n;
+            int rc = chunk_records(r, &src, i, &f, &n);
+            if (rc == DIP_OK) {
+                if ((rc = eval_records(r, f, n, NULL, &total, &any))) return rc == DIP_EAGAIN ? DIP_EINVAL : rc;
+                if (any) break;
+                continue;
+            }
+            if (rc != DIP_EAGAIN) return rc;
             xmlDocPtr doc;
             bool owned;
-            int rc = chunk_doc(r, &src, i, &doc, &owned);
+            rc = chunk_doc(r, &src, i, &doc, &owned);
             if (rc) return rc;
             xmlXPathObjectPtr obj = eval_on(r, doc);
             if (!obj) {
@@ -448,12 +641,34 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
     bool unconstrained = true;
     dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
     r->cache = !unconstrained;
+    if (r->shape == DIP_XPATH_FLOWS || r->shape == DIP_XPATH_COUNT || r->shape == DIP_XPATH_SUM ||
+        r->shape == DIP_XPATH_BOOLEAN) {
+        static const enum dip_fastq_kind kinds[] = { DIP_FASTQ_FLOWS, DIP_FASTQ_COUNT, DIP_FASTQ_SUM, DIP_FASTQ_BOOLEAN };
+        r->fq = dip_fastq_compile(xpath, len);
+        if (r->fq && dip_fastq_kind(r->fq) != kinds[r->shape]) { /* the two readings disagree: trust libxml2 */
+            dip_fastq_free(r->fq);
+            r->fq = NULL;
+        }
+        size_t nfields;
+        const struct dip_field *fd = dip_flow_fields(&nfields);
+        for (size_t i = 0; i < nfields && r->npf < sizeof r->pf / sizeof r->pf[0]; i++) {
+            if (fd[i].type == DIP_FT_ID || fd[i].opt_bit == DIP_F_NEXTHOP || fd[i].opt_bit == DIP_F_EXPORTER) continue;
+            bool unc = true;
+            size_t n = dip_xpath_attr_ranges(*q, fd[i].name, &ranges, &unc);
+            if (unc) continue;
+            if (!n) r->none = true;
+            r->pf[r->npf++] = (struct prefilter){ &fd[i], ranges, n };
+        }
+    }
     return DIP_OK;
 }
 
 static void finish(struct query_run *r, struct dip_xpath *q)
 {
     if (r->comp) xmlXPathFreeCompExpr(r->comp);
+    dip_fastq_free(r->fq);
+    free(r->dec);
+    free(r->cand);
     dip_xpath_free(q);
     dip_dynbuf_free(&r->text);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/paths.h"
+#include "fast.h"
 
 /* Replaces the manifest by m and, on success, makes it the store's. */
 static int commit_manifest(struct dip_store *s, struct dip_manifest *m, struct dip_errbuf *eb)
@@ -108,7 +109,12 @@ int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flow
         char where[128];
         snprintf(where, sizeof where, "%s chunk %zu", seg->file, c);
         rc = dip_segment_read_chunk(s->seg_fds[i], seg->file, &seg->chunks[c], &text, eb);
-        if (!rc) rc = dip_tree_parse_chunk(s->man.key, (const char *)text.data, text.len, where, &doc, eb);
+        if (!rc) {
+            rc = dip_chunk_decode(s->man.key, (const char *)text.data, text.len, flows, n, cap);
+            if (rc != DIP_EAGAIN) continue; /* decoded, or out of memory */
+        }
+        if (!rc || rc == DIP_EAGAIN)
+            rc = dip_tree_parse_chunk(s->man.key, (const char *)text.data, text.len, where, &doc, eb);
         if (!rc) {
             rc = dip_tree_collect(doc, flows, n, cap, eb);
             xmlFreeDoc(doc);

@@ -88,7 +88,7 @@ static void *seal_worker(void *arg)
     dip_dynbuf_init(&text, CHUNK_TEXT_MAX);
     z_stream z;
     memset(&z, 0, sizeof z);
-    bool zok = deflateInit2(&z, w->level, Z_DEFLATED, RAW_DEFLATE, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    bool zok = deflateInit2(&z, w->level, Z_DEFLATED, RAW_DEFLATE, 8, Z_FILTERED) == Z_OK;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         size_t i = w->next++;
@@ -154,7 +154,7 @@ int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, con
     dip_dynbuf_init(&text, 4096);
     dip_dynbuf_init(&piece, CHUNK_TEXT_MAX);
     memset(&z, 0, sizeof z);
-    if (!seg->chunks || !work.jobs || deflateInit2(&z, level, Z_DEFLATED, RAW_DEFLATE, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (!seg->chunks || !work.jobs || deflateInit2(&z, level, Z_DEFLATED, RAW_DEFLATE, 8, Z_FILTERED) != Z_OK) {
         free(work.jobs);
         dip_segment_free(seg);
         return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", n);

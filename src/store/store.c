@@ -1,5 +1,6 @@
 /* store.c - a leaf store's life cycle: open and recover (manifest, WAL
- * replay, clean-up of files a crash left behind), durable inserts, sealing
+ * replay, clean-up of files a crash left behind), durable inserts (plain, and
+ * exactly-once tagged batches remembered in dedupe.c), sealing
  * the active part into segments, compaction, statistics. Queries are in
  * query.c. */
 #include "store_internal.h"
@@ -52,11 +53,19 @@ static int reserve_active(struct dip_store *s, size_t more)
     return DIP_OK;
 }
 
-static int replay_batch(void *ctx, const struct dip_flow *flows, size_t n)
+/* Replays one WAL entry. A tag is marked even when the manifest already
+ * remembers it (a compaction writes the live memory while its batches are
+ * still in the WAL): marking is idempotent, and every WAL entry was accepted
+ * once, so its records are applied unconditionally. */
+static int replay_batch(void *ctx, const struct dip_wal_tag *tag, const struct dip_flow *flows, size_t n)
 {
     struct dip_store *s = ctx;
     if (reserve_active(s, n)) return DIP_ENOMEM;
-    memcpy(s->active + s->nactive, flows, n * sizeof *flows);
+    if (tag) {
+        int rc = dip_dedupe_mark(&s->man.dedupe, tag->origin, tag->seq);
+        if (rc) return rc;
+    }
+    if (n) memcpy(s->active + s->nactive, flows, n * sizeof *flows);
     s->nactive += n;
     return DIP_OK;
 }
@@ -186,6 +195,44 @@ int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n
     if (s->nactive >= s->opt.seal_records) {
         /* The records are durable in the WAL already; a failed seal (disk
          * full) is retried at the next insert and does not fail this one. */
+        struct dip_errbuf ignored;
+        dip_store_seal(s, &ignored);
+    }
+    return DIP_OK;
+}
+
+int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
+                           size_t n, bool *duplicate, struct dip_errbuf *eb)
+{
+    *duplicate = false;
+    if (!origin || !dip_dedupe_origin_valid(origin))
+        return dip_err_set(eb, DIP_EINVAL, "batch origin must be 1..%d bytes of [A-Za-z0-9._-]", DIP_DEDUPE_ORIGIN_MAX);
+    if (seq < 1) return dip_err_set(eb, DIP_EINVAL, "batch seq of %s must be at least 1", origin);
+    if (n && !flows) return dip_err_set(eb, DIP_EINVAL, "batch %s/%" PRIu64 " has no records", origin, seq);
+    if (dip_dedupe_seen(&s->man.dedupe, origin, seq)) {
+        *duplicate = true;
+        return DIP_OK;
+    }
+    /* Everything that can fail happens before the WAL append: once the entry
+     * is durable, taking its records and remembering its tag cannot fail. */
+    int rc = reserve_active(s, n);
+    if (rc) return dip_err_set(eb, rc, "no memory for %zu more active records", n);
+    if ((rc = dip_dedupe_reserve(&s->man.dedupe, origin)) == DIP_ERANGE)
+        return dip_err_set(eb, rc, "store remembers at most %d origins, %s would be one more", DIP_DEDUPE_MAX_ORIGINS,
+                           origin);
+    if (rc) return dip_err_set(eb, rc, "no memory to remember origin %s", origin);
+    dip_dynbuf_reset(&s->scratch);
+    if ((rc = dip_wal_encode_tagged(&s->scratch, origin, seq, flows, n)))
+        return dip_err_set(eb, rc, "cannot encode batch %s/%" PRIu64 " of %zu", origin, seq, n);
+    if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync, eb))) return rc;
+    if (n) {
+        memcpy(s->active + s->nactive, flows, n * sizeof *flows);
+        s->nactive += n;
+        s->sorted_valid = false;
+    }
+    dip_dedupe_mark(&s->man.dedupe, origin, seq); /* reserved above */
+    if (s->nactive >= s->opt.seal_records) {
+        /* as in dip_store_insert: durable already, a failed seal is retried */
         struct dip_errbuf ignored;
         dip_store_seal(s, &ignored);
     }

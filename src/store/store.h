@@ -113,4 +113,17 @@ typedef int (*dip_store_flow_fn)(void *ctx, const struct dip_flow *f);
 int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
                    struct dip_errbuf *eb);
 
+
+/* ---- exactly-once batches ---- */
+
+/* Appends the n records of batch seq (>= 1) from origin (a replicator's name,
+ * 1..64 bytes of [A-Za-z0-9._-]) unless that batch is already stored: then
+ * *duplicate is set and nothing is stored. Durable like dip_store_insert. The
+ * store remembers, per origin, the highest seq and which of the
+ * DIP_STORE_DEDUPE_WINDOW seqs below it were stored; a seq older than the
+ * window counts as stored. The memory survives restarts, sealing and compaction. */
+#define DIP_STORE_DEDUPE_WINDOW 4096
+int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
+                           size_t n, bool *duplicate, struct dip_errbuf *eb);
+
 #endif

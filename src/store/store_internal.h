@@ -47,10 +47,22 @@ struct dip_wal {
     uint64_t size;
     char path[PATH_MAX];
 };
+/* The (origin, seq) tag of a batch inserted by dip_store_insert_batch. */
+struct dip_wal_tag {
+    char origin[65]; /* DIP_DEDUPE_ORIGIN_MAX + 1 */
+    uint64_t seq;
+};
+/* Receives one replayed entry: tag is NULL for untagged batches (the
+ * original entry format, written by dip_store_insert). */
+typedef int (*dip_wal_replay_fn)(void *ctx, const struct dip_wal_tag *tag, const struct dip_flow *flows, size_t n);
 /* Opens or creates path, replays its entries to fn, truncates a torn tail
  * (reported through *torn_msg, which must hold 256 bytes, empty when none). */
-int dip_wal_open(struct dip_wal *w, const char *path, int (*fn)(void *ctx, const struct dip_flow *flows, size_t n),
-                 void *ctx, char *torn_msg, struct dip_errbuf *eb);
+int dip_wal_open(struct dip_wal *w, const char *path, dip_wal_replay_fn fn, void *ctx, char *torn_msg,
+                 struct dip_errbuf *eb);
+/* Appends to out the WAL entry of a tagged batch: the tag and the records
+ * in one entry, so replay finds both or neither. */
+int dip_wal_encode_tagged(struct dip_dynbuf *out, const char *origin, uint64_t seq, const struct dip_flow *flows,
+                          size_t n);
 /* Appends one batch; durable on DIP_OK when sync. On failure the WAL is
  * truncated back to its previous size so no partial entry remains. */
 int dip_wal_append(struct dip_wal *w, const uint8_t *batch, size_t len, bool sync, struct dip_errbuf *eb);
@@ -66,6 +78,39 @@ int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, 
                            struct dip_errbuf *eb);
 void dip_segment_free(struct dip_segment *seg);
 
+/* ---- exactly-once batches (dedupe.c) ---- */
+#define DIP_DEDUPE_ORIGIN_MAX 64
+#define DIP_DEDUPE_WORDS (DIP_STORE_DEDUPE_WINDOW / 64)
+#define DIP_DEDUPE_HEX_MAX (DIP_STORE_DEDUPE_WINDOW / 4)
+#define DIP_DEDUPE_MAX_ORIGINS 4096 /* replicators a store remembers */
+struct dip_dedupe_origin {
+    char name[DIP_DEDUPE_ORIGIN_MAX + 1];
+    uint64_t high;                    /* highest seq stored */
+    uint64_t bits[DIP_DEDUPE_WORDS];  /* bit i (word i/64, bit i%64): seq high-1-i stored */
+};
+struct dip_dedupe {
+    struct dip_dedupe_origin *origins; /* in order of arrival; owned */
+    uint32_t *by_name;                 /* indices into origins, sorted by name; owned */
+    size_t n, cap;
+};
+/* Returns: true when name is 1..64 bytes of [A-Za-z0-9._-]. */
+bool dip_dedupe_origin_valid(const char *name);
+/* Returns: true when batch seq of origin counts as stored. */
+bool dip_dedupe_seen(const struct dip_dedupe *d, const char *origin, uint64_t seq);
+/* Makes room so that the next dip_dedupe_mark of origin cannot fail.
+ * Returns DIP_OK, DIP_ENOMEM or DIP_ERANGE (DIP_DEDUPE_MAX_ORIGINS reached). */
+int dip_dedupe_reserve(struct dip_dedupe *d, const char *origin);
+/* Remembers batch seq of origin as stored (idempotent, order-independent). */
+int dip_dedupe_mark(struct dip_dedupe *d, const char *origin, uint64_t seq);
+/* Writes o's window as lowercase hex into hex (DIP_DEDUPE_HEX_MAX + 1 bytes):
+ * digit k holds bits 4k..4k+3, bit 4k as its high bit; trailing zero digits
+ * are left out. */
+void dip_dedupe_window_hex(const struct dip_dedupe_origin *o, char *hex);
+/* Adds an origin read from a manifest. Returns DIP_ECORRUPT with *why (static)
+ * for a bad or repeated entry. */
+int dip_dedupe_add(struct dip_dedupe *d, const char *origin, uint64_t high, const char *hex, const char **why);
+void dip_dedupe_free(struct dip_dedupe *d);
+
 /* ---- manifest (manifest.c) ---- */
 struct dip_manifest {
     enum dip_tank_key key;
@@ -73,6 +118,9 @@ struct dip_manifest {
     char wal[64];
     struct dip_segment *segs;
     size_t nsegs;
+    /* The store's live batch memory (owned; copies of the struct share it):
+     * every manifest write persists it together with the segment list. */
+    struct dip_dedupe dedupe;
 };
 int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbuf *eb);
 int dip_manifest_write(const char *path, const struct dip_manifest *m, struct dip_errbuf *eb);
@@ -97,6 +145,8 @@ struct dip_cache_entry {
     char file[64];
     size_t chunk;
     xmlDocPtr doc;   /* owned by the cache */
+    struct dip_flow *flows; /* or the chunk's decoded records, owned (then doc is NULL) */
+    size_t nflows;
     size_t bytes;    /* estimate: records * DIP_TREE_BYTES_PER_RECORD */
     uint64_t used;   /* clock of the last use */
 };
@@ -113,6 +163,10 @@ xmlDocPtr dip_cache_get(struct dip_cache *c, const char *file, size_t chunk);
 /* Takes ownership of doc when it returns true (evicting older trees to fit);
  * when false the caller still owns doc. */
 bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr doc, size_t bytes);
+/* The same for decoded records of a chunk: get returns them borrowed (NULL
+ * when absent); put takes ownership of flows when it returns true. */
+const struct dip_flow *dip_cache_get_flows(struct dip_cache *c, const char *file, size_t chunk, size_t *n);
+bool dip_cache_put_flows(struct dip_cache *c, const char *file, size_t chunk, struct dip_flow *flows, size_t n);
 /* Drops every tree of a segment file (after compaction replaced it). */
 void dip_cache_forget(struct dip_cache *c, const char *file);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/xmlsafe.h"
+#include "fast.h"
 
 #define MAX_DEPTH 9
 
@@ -51,7 +52,7 @@ static xmlNodePtr new_index_node(const char *name, int v)
     return n;
 }
 
-xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, size_t n)
+static xmlDocPtr build(enum dip_tank_key key, const struct dip_flow *flows, size_t n, bool mark)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     if (!doc) return NULL;
@@ -79,12 +80,23 @@ xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, si
         xmlNodePtr fl = xmlNewNode(NULL, BAD_CAST "flow");
         if (!fl) goto err;
         xmlAddChild(open[depth], fl);
+        if (mark) fl->_private = (void *)(uintptr_t)(i + 1);
         if (dip_flow_to_xml_node(&flows[i], fl) != DIP_OK) goto err;
     }
     return doc;
 err:
     xmlFreeDoc(doc);
     return NULL;
+}
+
+xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, size_t n)
+{
+    return build(key, flows, n, false);
+}
+
+xmlDocPtr dip_tree_build_marked(enum dip_tank_key key, const struct dip_flow *flows, size_t n)
+{
+    return build(key, flows, n, true);
 }
 
 int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, size_t n, struct dip_dynbuf *out)
@@ -96,13 +108,28 @@ int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, siz
         int depth = dip_store_index_path(&flows[i], key, names, vals);
         int same = 0;
         while (same < depth && same < pdepth && pnames[same] == names[same] && pvals[same] == vals[same]) same++;
-        for (int d = pdepth - 1; d >= same; d--)
-            if ((rc = dip_dynbuf_printf(out, "</%s>", pnames[d]))) return rc;
+        if ((rc = dip_dynbuf_reserve(out, (size_t)(pdepth + depth) * 16 + 8))) return rc;
+        char *p = (char *)out->data + out->len;
+        for (int d = pdepth - 1; d >= same; d--) p += sprintf(p, "</%s>", pnames[d]);
         for (int d = same; d < depth; d++) {
-            rc = vals[d] >= 0 ? dip_dynbuf_printf(out, "<%s v=\"%d\">", names[d], vals[d])
-                              : dip_dynbuf_printf(out, "<%s>", names[d]);
-            if (rc) return rc;
+            size_t nl = strlen(names[d]);
+            *p++ = '<';
+            memcpy(p, names[d], nl);
+            p += nl;
+            if (vals[d] >= 0) { /* a value of at most 5 digits */
+                char digits[8];
+                int nd = 0;
+                unsigned v = (unsigned)vals[d];
+                do { digits[nd++] = (char)('0' + v % 10); v /= 10; } while (v && nd < 7);
+                memcpy(p, " v=\"", 4);
+                p += 4;
+                while (nd) *p++ = digits[--nd];
+                *p++ = '"';
+            }
+            *p++ = '>';
         }
+        out->len = (size_t)(p - (char *)out->data);
+        out->data[out->len] = 0;
         memcpy(pnames, names, sizeof names);
         memcpy(pvals, vals, sizeof vals);
         pdepth = depth;

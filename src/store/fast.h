@@ -1,0 +1,48 @@
+/* fast.h - the fast paths of the leaf store's queries, shared by the files of
+ * src/store/ only: decoding chunk text straight into records (chunkdec.c)
+ * and an exact evaluator for a small family of XPath expressions over
+ * records (fastq.c). Both refuse what they do not fully understand, and the
+ * caller then takes the general libxml2 path, so answers never change. */
+#ifndef DIP_STORE_FAST_H
+#define DIP_STORE_FAST_H
+
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flow/flow.h"
+
+/* Appends the records of chunk text (subtrees of a tank element as
+ * dip_tree_write_text writes them) to *flows (grown as needed, *n records of
+ * *cap). Returns DIP_OK; DIP_EAGAIN when the text is not exactly in the
+ * canonical form (then nothing is appended and libxml2 must parse it: that
+ * also reports errors properly); DIP_ENOMEM. With DIP_OK, writing the records
+ * back with dip_tree_write_text gives the same text up to whitespace. */
+int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, struct dip_flow **flows, size_t *n,
+                     size_t *cap);
+
+/* Builds a <tank key> document of flows (sorted by key) like dip_tree_build,
+ * with each flow element's _private set to (void *)(index + 1). */
+xmlDocPtr dip_tree_build_marked(enum dip_tank_key key, const struct dip_flow *flows, size_t n);
+
+/* ---- the exact evaluator (fastq.c) ---- */
+
+enum dip_fastq_kind { DIP_FASTQ_FLOWS, DIP_FASTQ_COUNT, DIP_FASTQ_SUM, DIP_FASTQ_BOOLEAN };
+
+struct dip_fastq; /* opaque */
+
+/* Compiles text when it is one of the forms the evaluator decides exactly:
+ * //flow[P]... , count(//flow[P]...), boolean(//flow[P]...) or
+ * sum(//flow[P].../@A) where each P is built from and, or, not(), (),
+ * @A (existence) and @A compared (= != < <= > >=) with a literal. Returns:
+ * new evaluator (dip_fastq_free) or NULL when text is of another form. */
+struct dip_fastq *dip_fastq_compile(const char *text, size_t len);
+void dip_fastq_free(struct dip_fastq *q);
+enum dip_fastq_kind dip_fastq_kind(const struct dip_fastq *q);
+/* Returns: whether f is selected by the expression's path. */
+bool dip_fastq_match(const struct dip_fastq *q, const struct dip_flow *f);
+/* For DIP_FASTQ_SUM: the number libxml2 gives the summed attribute of f, or
+ * 0 without adding when f lacks it (*has false). */
+double dip_fastq_value(const struct dip_fastq *q, const struct dip_flow *f, bool *has);
+
+#endif
