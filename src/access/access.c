@@ -644,6 +644,7 @@ int dip_access_open(struct dip_node *n, const struct dip_access_options *o, stru
     a->node = n;
     if (o) a->opt = *o;
     else dip_access_options_default(&a->opt);
+    if (dip_node_map(n)->front.query_timeout_ms) a->opt.query_timeout_ms = dip_node_map(n)->front.query_timeout_ms;
     char host[DIP_MAP_HOST_MAX];
     int port;
     if (split_host_port(dip_node_map(n)->front.client, host, sizeof host, &port)) {

@@ -254,6 +254,14 @@ static int load_front(struct loader *ld, const xmlNode *el)
     int has = get_attr(el, "client", f->client, sizeof f->client);
     if (has < 0 || (has && !parse_host_port(f->client, host, sizeof host, &port)))
         return fail(ld, el, DIP_EINVAL, "front: client is not HOST:PORT");
+    char tmo[32];
+    has = get_attr(el, "query-timeout-ms", tmo, sizeof tmo);
+    if (has == 1) {
+        char *end;
+        unsigned long v = strtoul(tmo, &end, 10);
+        if (*end || v < 1 || v > 3600000) return fail(ld, el, DIP_EINVAL, "front: query-timeout-ms must be 1..3600000");
+        f->query_timeout_ms = (uint32_t)v;
+    }
     for (const xmlNode *c = el->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) continue;
         if (strcmp((const char *)c->name, "listen") != 0)
@@ -576,6 +584,8 @@ int dip_map_format(const struct dip_map *m, struct dip_dynbuf *b)
         if (!rc) rc = add_escaped(b, m->nodes[m->front.node].name);
         if (!rc && m->front.client[0]) rc = dip_dynbuf_addstr(b, "\" client=\"");
         if (!rc && m->front.client[0]) rc = add_escaped(b, m->front.client);
+        if (!rc && m->front.query_timeout_ms)
+            rc = dip_dynbuf_printf(b, "\" query-timeout-ms=\"%u", (unsigned)m->front.query_timeout_ms);
         if (!rc) rc = dip_dynbuf_addstr(b, m->front.nlisten ? "\">\n" : "\"/>\n");
         for (size_t i = 0; i < m->front.nlisten && !rc; i++) {
             rc = dip_dynbuf_addstr(b, "    <listen url=\"");
@@ -639,7 +649,9 @@ bool dip_map_equal(const struct dip_map *a, const struct dip_map *b)
             if (x->children[c] != y->children[c]) return false;
     }
     const struct dip_map_front *f = &a->front, *g = &b->front;
-    if (f->node != g->node || strcmp(f->client, g->client) || f->nlisten != g->nlisten) return false;
+    if (f->node != g->node || strcmp(f->client, g->client) || f->nlisten != g->nlisten ||
+        f->query_timeout_ms != g->query_timeout_ms)
+        return false;
     for (size_t i = 0; i < f->nlisten; i++)
         if (strcmp(f->listen[i], g->listen[i])) return false;
     return true;
@@ -732,6 +744,7 @@ int dip_map_build_local(const struct dip_map_local_options *o, struct dip_map **
     if (o->fanout) d.fanout = o->fanout;
     d.strategy = o->strategy;
     d.leaf_memory = o->leaf_memory;
+    d.query_timeout_ms = o->query_timeout_ms;
     if (!*d.name || strlen(d.name) >= DIP_MAP_NAME_MAX || d.name[0] == ' ' || d.name[strlen(d.name) - 1] == ' ')
         return dip_err_set(eb, DIP_EINVAL, "build: bad cluster name");
     if (!host_ok(d.host)) return dip_err_set(eb, DIP_EINVAL, "build: bad host \"%s\"", d.host);
@@ -762,6 +775,7 @@ int dip_map_build_local(const struct dip_map_local_options *o, struct dip_map **
     snprintf(m->front.listen[1], sizeof m->front.listen[1], "udp://%s%s%s:%d", lb, d.host, rb, d.ipfix_port);
     snprintf(m->front.listen[2], sizeof m->front.listen[2], "tcp://%s%s%s:%d", lb, d.host, rb, d.ipfix_port);
     m->front.nlisten = 3;
+    m->front.query_timeout_ms = d.query_timeout_ms;
     for (int t = 0; t < DIP_TANK_KEYS && !rc; t++) {
         struct dip_map_range full;
         dip_map_range_full(t, &full);

@@ -77,6 +77,7 @@ struct dip_map_front {
     char client[DIP_MAP_HOST_MAX];  /* "HOST:PORT" of the client protocol (ARCHITECTURE 5) */
     char listen[4][DIP_MAP_HOST_MAX]; /* collector URLs: udp://..., tcp://... */
     size_t nlisten;
+    uint32_t query_timeout_ms;   /* deadline of a client query (0: the access point's default, 10 s) */
 };
 
 struct dip_map {
@@ -115,6 +116,7 @@ struct dip_map_local_options {
     size_t fanout;           /* children per indexer (default 16): more leaves make a deeper tree */
     enum dip_map_strategy strategy;
     size_t leaf_memory;      /* 0: the store's default */
+    uint32_t query_timeout_ms; /* 0: the access point's default */
 };
 void dip_map_local_options_default(struct dip_map_local_options *o);
 /* Builds a map: one front node (roles collector and access) named "front",

@@ -23,9 +23,11 @@ static bool canon_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9 || v > (max - d) / 10) return false;
-        v = v * 10 + d;
+        if (d > 9) return false;
+        if (i < 19) v = v * 10 + d; /* below 10^19: cannot overflow */
+        else if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v)) return false;
     }
+    if (v > max) return false;
     *out = v;
     return true;
 }

@@ -115,10 +115,14 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
     int rc = dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
     if (rc) return rc;
     /* Decoded records (~150 bytes each, against ~3.5 KB for a tree) stay in
-     * the cache for later queries, scans included: a leaf answers many. */
+     * the cache for later queries: always for queries narrowed on the key,
+     * for scans only while the cache has room (a scan never evicts; it
+     * decodes into one reused buffer instead of touching fresh memory). */
     struct dip_flow *own = NULL;
     size_t nown = 0, capown = 0;
-    if (seg->chunks[i].sum.count <= (uint64_t)1 << 20) {
+    size_t want = (size_t)seg->chunks[i].sum.count * sizeof *own + 128;
+    bool keep = r->cache || r->s->cache.bytes + want <= r->s->cache.budget;
+    if (keep && seg->chunks[i].sum.count <= (uint64_t)1 << 20) {
         capown = seg->chunks[i].sum.count ? (size_t)seg->chunks[i].sum.count : 1;
         own = malloc(capown * sizeof *own);
     }
