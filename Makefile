@@ -3,7 +3,7 @@
 #   make            build ./dipstorage and the tools
 #   make test       install missing Debian packages, build with -Werror, run every test
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make demo       the main job: a local demo on generated traffic
+#   make demo       the main job: a local storage network fed generated NetFlow, queried
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench-store, bench-collect, ...   benchmarks (tools/bench/)
 
@@ -31,17 +31,21 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 FLOWGEN_OBJ := $(FLOWGEN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/run_tests.o
 LIB := $(BUILD)/libdip.a
+# The default build puts the programs at the top; other builds (asan, fuzz)
+# keep theirs inside their build folder, so they never replace ./dipstorage.
+PROG := $(if $(filter build,$(BUILD)),dipstorage,$(BUILD)/dipstorage)
+FLOWGEN := $(if $(filter build,$(BUILD)),tools/flowgen/flowgen,$(BUILD)/flowgen)
 
-.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath bench-collect
-all: dipstorage tools/flowgen/flowgen
+.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath bench-collect bench-collect-rate bench-cluster
+all: $(PROG) $(FLOWGEN)
 
 deps:
 	@sh tools/deps
 
-dipstorage: $(CLI_OBJ) $(LIB)
+$(PROG): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
-tools/flowgen/flowgen: $(FLOWGEN_OBJ) $(LIB)
+$(FLOWGEN): $(FLOWGEN_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(FLOWGEN_OBJ) $(LIB) $(LDLIBS)
 
 $(LIB): $(LIB_OBJ)
@@ -69,7 +73,7 @@ $(BUILD)/run_tests: $(UNIT_OBJ) $(LIB)
 
 test: deps
 	$(MAKE) all $(BUILD)/run_tests
-	DIP_BIN=$(CURDIR)/dipstorage DIP_FLOWGEN=$(CURDIR)/tools/flowgen/flowgen ./$(BUILD)/run_tests $(TESTS)
+	DIP_BIN=$(CURDIR)/$(PROG) DIP_FLOWGEN=$(CURDIR)/$(FLOWGEN) ./$(BUILD)/run_tests $(TESTS)
 
 asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -99,13 +103,17 @@ BENCH_BINS := $(patsubst %.c,%,$(wildcard tools/bench/*.c))
 tools/bench/%: tools/bench/%.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: bench-store bench-xpath bench-collect
+bench: bench-store bench-xpath bench-collect bench-collect-rate bench-cluster
 bench-store: all tools/bench/bench_store
 	sh tools/bench/bench_store.sh
 bench-xpath: tools/bench/bench_xpath
 	./tools/bench/bench_xpath
 bench-collect: tools/bench/bench_collect
 	./tools/bench/bench_collect
+bench-collect-rate: all
+	sh tools/bench/bench_collect_rate.sh
+bench-cluster: all tools/bench/bench_cluster
+	sh tools/bench/bench_cluster.sh
 
 clean:
 	rm -rf build build-asan build-fuzz dipstorage tools/flowgen/flowgen $(BENCH_BINS)

@@ -38,7 +38,10 @@ struct leaf {
     int tank;
     uv_work_t work;
     struct op *running;
-    struct op *head, *tail; /* waiting */
+    /* waiting operations: queries go before ingest batches, so a query is
+     * not stuck behind a backlog of inserts (each one a WAL fsync) */
+    struct op *head, *tail;   /* ingest */
+    struct op *qhead, *qtail; /* queries */
     size_t queued;
     struct dip_store_stats stats; /* snapshot taken after each operation */
     uint64_t ingested, duplicates, queries;
@@ -219,7 +222,7 @@ static void after_work_cb(uv_work_t *w, int status)
         dip_node_log(l->node, 2, "ingest from %s failed: %s", o->peer->link ? dip_net_link_peer(o->peer->link) : "?",
                      o->eb.msg);
     op_free(o);
-    if (l->closing && !l->head) {
+    if (l->closing) {
         dip_store_close(l->store);
         free(l);
         return;
@@ -229,10 +232,17 @@ static void after_work_cb(uv_work_t *w, int status)
 
 static void start_next(struct leaf *l)
 {
-    if (l->running || !l->head) return;
-    struct op *o = l->head;
-    l->head = o->next;
-    if (!l->head) l->tail = NULL;
+    if (l->running || (!l->head && !l->qhead)) return;
+    struct op *o;
+    if (l->qhead) {
+        o = l->qhead;
+        l->qhead = o->next;
+        if (!l->qhead) l->qtail = NULL;
+    } else {
+        o = l->head;
+        l->head = o->next;
+        if (!l->head) l->tail = NULL;
+    }
     l->queued--;
     l->running = o;
     l->work.data = l;
@@ -268,9 +278,10 @@ void leaf_on_frame(struct leaf *l, struct node_peer *p, const struct dip_net_fra
     o->id = f->id;
     o->received_ms = node_now_ms();
     dip_dynbuf_init(&o->reply, DIP_NET_FRAME_MAX);
-    if (l->tail) l->tail->next = o;
-    else l->head = o;
-    l->tail = o;
+    struct op **head = o->kind == OP_QUERY ? &l->qhead : &l->head, **tail = o->kind == OP_QUERY ? &l->qtail : &l->tail;
+    if (*tail) (*tail)->next = o;
+    else *head = o;
+    *tail = o;
     l->queued++;
     start_next(l);
 }
@@ -292,12 +303,13 @@ void leaf_close(struct leaf *l)
     /* Operations waiting are dropped (their peers are closing); the one
      * running finishes on the pool and frees the leaf. */
     l->closing = true;
-    while (l->head) {
-        struct op *o = l->head;
-        l->head = o->next;
+    while (l->head || l->qhead) {
+        struct op *o = l->qhead ? l->qhead : l->head;
+        if (o == l->qhead) l->qhead = o->next;
+        else l->head = o->next;
         op_free(o);
     }
-    l->tail = NULL;
+    l->tail = l->qtail = NULL;
     l->queued = 0;
     if (!l->running) {
         dip_store_close(l->store);
