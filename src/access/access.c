@@ -31,6 +31,8 @@ struct root_link {
     int tank;
     struct dip_net_link *link;
     bool up;
+    bool suspect;          /* up, but silent for DIP_SUSPECT_MS: skipped */
+    uint64_t last_pong_ms;
     uv_timer_t retry;
 };
 
@@ -68,6 +70,7 @@ struct dip_access {
     struct dip_net_listener *listener;
     struct root_link roots[DIP_TANK_KEYS];
     struct client *clients;
+    uv_timer_t ping;
     uint64_t next_id;
     uint64_t queries, errors, partial, fallbacks;
     bool closing;
@@ -250,7 +253,7 @@ static void try_next_tank(struct client *c, const char *why)
     while (c->attempt < (c->only_first ? 1 : c->norder)) {
         int t = c->order[c->attempt++];
         if (dip_node_map(a->node)->roots[t] < 0) continue;
-        if (!a->roots[t].up) {
+        if (!a->roots[t].up || a->roots[t].suspect) {
             dip_node_log(a->node, 1, "query: tank %s is unreachable, trying another", dip_tank_key_name((enum dip_tank_key)t));
             continue;
         }
@@ -368,6 +371,9 @@ static void root_frame(struct dip_net_link *l, const struct dip_net_frame *f, vo
 {
     struct root_link *rl = ctx;
     (void)l;
+    rl->last_pong_ms = dip_node_now_ms();
+    rl->suspect = false;
+    if (f->type == DIP_MSG_PONG) return;
     struct client *c = client_by_request(rl->a, f->id);
     if (!c) return; /* late: the client gave up or went to another tank */
     c->request = 0;
@@ -439,6 +445,8 @@ static void root_open(struct dip_net_link *l, void *ctx)
     struct root_link *rl = ctx;
     (void)l;
     rl->up = true;
+    rl->suspect = false;
+    rl->last_pong_ms = dip_node_now_ms();
     dip_node_log(rl->a->node, 1, "access: link to tank %s is up", dip_tank_key_name((enum dip_tank_key)rl->tank));
 }
 
@@ -487,6 +495,24 @@ static void root_connect(struct root_link *rl)
                              &rl->link, &eb)) {
         rl->link = NULL;
         uv_timer_start(&rl->retry, root_retry, ROOT_RECONNECT_MS * 4, 0);
+    }
+}
+
+/* Pings every tank root; a root silent for DIP_SUSPECT_MS is skipped by
+ * new queries (another tank answers) until it responds again. */
+static void ping_roots(uv_timer_t *t)
+{
+    struct dip_access *a = t->data;
+    uint64_t now = dip_node_now_ms();
+    for (int i = 0; i < DIP_TANK_KEYS; i++) {
+        struct root_link *rl = &a->roots[i];
+        if (!rl->up) continue;
+        if (!rl->suspect && now - rl->last_pong_ms > DIP_SUSPECT_MS) {
+            rl->suspect = true;
+            dip_node_log(a->node, 2, "access: tank %s root does not respond: queries go to other tanks",
+                         dip_tank_key_name((enum dip_tank_key)i));
+        }
+        dip_net_link_send(rl->link, DIP_MSG_PING, 0, NULL, 0, NULL, 0);
     }
 }
 
@@ -657,6 +683,10 @@ int dip_access_open(struct dip_node *n, const struct dip_access_options *o, stru
         free(a);
         return rc;
     }
+    uv_timer_init(dip_node_loop(n), &a->ping);
+    a->ping.data = a;
+    uv_timer_start(&a->ping, ping_roots, DIP_PING_MS, DIP_PING_MS);
+    a->open_handles++;
     for (int t = 0; t < DIP_TANK_KEYS; t++) {
         struct root_link *rl = &a->roots[t];
         rl->a = a;
@@ -683,12 +713,12 @@ int dip_access_status_xml(const struct dip_access *a, struct dip_dynbuf *out)
                              (unsigned long long)a->fallbacks, up);
 }
 
-static void access_handle_closed(uv_handle_t *h)
+static void access_release(struct dip_access *a)
 {
-    struct root_link *rl = h->data;
-    struct dip_access *a = rl->a;
     if (--a->open_handles == 0) free(a);
 }
+static void access_handle_closed(uv_handle_t *h) { access_release(((struct root_link *)h->data)->a); }
+static void ping_closed(uv_handle_t *h) { access_release(h->data); }
 
 void dip_access_close(struct dip_access *a)
 {
@@ -696,13 +726,11 @@ void dip_access_close(struct dip_access *a)
     dip_net_listener_close(a->listener);
     for (struct client *c = a->clients; c; c = c->next)
         if (c->link) dip_net_link_close(c->link);
-    int roots = 0;
+    uv_close((uv_handle_t *)&a->ping, ping_closed);
     for (int t = 0; t < DIP_TANK_KEYS; t++) {
         struct root_link *rl = &a->roots[t];
         if (dip_node_map(a->node)->roots[t] < 0) continue;
-        roots++;
         if (rl->link) dip_net_link_close(rl->link);
         else uv_close((uv_handle_t *)&rl->retry, access_handle_closed);
     }
-    if (!roots) free(a);
 }

@@ -38,6 +38,8 @@ struct child {
     uv_timer_t retry;
     struct pending *pending;
     uint64_t failures;
+    uint64_t last_pong_ms;  /* last sign of life (pong or any answer) */
+    bool suspect;           /* up, but silent for DIP_SUSPECT_MS */
 };
 
 struct ingest_op {
@@ -354,7 +356,8 @@ static void on_query(struct indexer *x, struct node_peer *p, const struct dip_ne
     struct query_op *keep = q;
     for (size_t s = 0; s < keep->nslots && !keep->done; s++) {
         struct child *ch = &x->children[keep->slot_child[s]];
-        if (send_to_child(ch, DIP_MSG_QUERY, b.data, b.len, NULL, 0, true, keep, s))
+        if (ch->suspect) query_part(keep, s, NULL, "not responding");
+        else if (send_to_child(ch, DIP_MSG_QUERY, b.data, b.len, NULL, 0, true, keep, s))
             query_part(keep, s, NULL, ch->state == CHILD_UP ? "send failed" : "unreachable");
     }
     dip_dynbuf_free(&b);
@@ -388,6 +391,12 @@ static void child_frame(struct dip_net_link *l, const struct dip_net_frame *f, v
 {
     struct child *c = ctx;
     (void)l;
+    c->last_pong_ms = node_now_ms();
+    if (c->suspect) {
+        c->suspect = false;
+        dip_node_log(c->x->node, 1, "%s responds again", child_name(c));
+    }
+    if (f->type == DIP_MSG_PONG) return;
     struct pending *p = pending_take(c, f->id);
     if (!p) return; /* the operation gave up on it */
     if (p->query) {
@@ -409,6 +418,8 @@ static void child_open(struct dip_net_link *l, void *ctx)
     struct child *c = ctx;
     (void)l;
     c->state = CHILD_UP;
+    c->last_pong_ms = node_now_ms();
+    c->suspect = false;
     dip_node_log(c->x->node, 1, "link to %s is up", child_name(c));
 }
 
@@ -472,6 +483,14 @@ static void sweep(uv_timer_t *t)
     uint64_t now = node_now_ms();
     for (size_t i = 0; i < x->nchildren; i++) {
         struct child *c = &x->children[i];
+        if (c->state == CHILD_UP) {
+            if (!c->suspect && now - c->last_pong_ms > DIP_SUSPECT_MS) {
+                c->suspect = true;
+                dip_node_log(x->node, 2, "%s does not respond (no answer for %llu ms): queries skip it", child_name(c),
+                             (unsigned long long)(now - c->last_pong_ms));
+            }
+            dip_net_link_send(c->link, DIP_MSG_PING, 0, NULL, 0, NULL, 0);
+        }
         for (struct pending **pp = &c->pending; *pp;) {
             struct pending *p = *pp;
             if (!p->query && now - p->sent_ms > INGEST_TIMEOUT_MS) {
@@ -500,7 +519,7 @@ int indexer_open(struct dip_node *n, struct indexer **out, struct dip_errbuf *eb
     x->nchildren = me->nchildren;
     uv_timer_init(n->loop, &x->sweep);
     x->sweep.data = x;
-    uv_timer_start(&x->sweep, sweep, 1000, 1000);
+    uv_timer_start(&x->sweep, sweep, DIP_PING_MS, DIP_PING_MS);
     x->open_handles = 1;
     for (size_t i = 0; i < x->nchildren; i++) {
         struct child *c = &x->children[i];

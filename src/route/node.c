@@ -77,6 +77,10 @@ static void on_frame(struct dip_net_link *l, const struct dip_net_frame *f, void
     struct node_peer *p = ctx;
     struct dip_node *n = p->node;
     (void)l;
+    if (f->type == DIP_MSG_PING) {
+        node_peer_reply(p, DIP_MSG_PONG, f->id, NULL, 0, NULL, 0);
+        return;
+    }
     if (f->type == DIP_MSG_STATUS) {
         struct dip_dynbuf b;
         dip_dynbuf_init(&b, 1u << 20);

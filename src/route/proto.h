@@ -25,7 +25,14 @@ enum dip_msg_type {
     DIP_MSG_ERROR = 5,  /* code, column, message */
     DIP_MSG_STATUS = 6, /* (empty) -> DIP_MSG_STATUS_REPLY */
     DIP_MSG_STATUS_REPLY = 7, /* one <node .../> element */
+    DIP_MSG_PING = 8,   /* (empty) -> DIP_MSG_PONG, answered on the loop thread: liveness */
+    DIP_MSG_PONG = 9,
 };
+
+/* A peer that has not answered a ping for this long is taken as not
+ * responding: queries skip it at once (its range is listed as missing). */
+#define DIP_PING_MS 500u
+#define DIP_SUSPECT_MS 1500u
 
 #define DIP_MSG_ORIGIN_MAX 64
 

@@ -249,7 +249,7 @@ static int unary(struct parser *ps)
 {
     if (++ps->depth > 64) return -1;
     int r;
-    if (peek(ps, "not") ) {
+    if (peek(ps, "not")) {
         eat(ps, "not");
         if (!eat(ps, "(")) return -1;
         int a = or_expr(ps);
