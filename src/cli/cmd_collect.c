@@ -273,9 +273,35 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- --read ---- */
 
+/* Stores everything filled, synchronously: --read runs no loop. */
+static int flush_sync(struct app *a)
+{
+    while (a->nfill) {
+        size_t n = a->nfill < a->batch ? a->nfill : a->batch;
+        if (insert_all(a, a->fill, n) != DIP_OK) {
+            dip_error("storing records failed: %s", a->store_error);
+            return -1;
+        }
+        a->stored += n;
+        memmove(a->fill, a->fill + n, (a->nfill - n) * sizeof *a->fill);
+        a->nfill -= n;
+    }
+    return 0;
+}
+
+static int read_emit(void *ctx, const struct dip_flow *flows, size_t n)
+{
+    struct app *a = ctx;
+    if (grow(a, a->nfill + n) != 0) return DIP_ENOMEM;
+    memcpy(a->fill + a->nfill, flows, n * sizeof *flows);
+    a->nfill += n;
+    if (a->nfill >= a->batch && flush_sync(a)) return DIP_EIO;
+    return DIP_OK;
+}
+
 static int read_files(struct app *a, char **files, int nfiles, const struct dip_addr *exporter)
 {
-    struct dip_collect_sink sink = { sink_emit, a };
+    struct dip_collect_sink sink = { read_emit, a };
     int rc = 0;
     for (int i = 0; i < nfiles && rc == 0; i++) {
         struct dip_errbuf eb = { "" };
@@ -286,16 +312,7 @@ static int read_files(struct app *a, char **files, int nfiles, const struct dip_
             rc = 1;
         }
         dip_info("%s: %llu messages", files[i], (unsigned long long)messages);
-        while (a->nfill) { /* synchronous here: no loop is running */
-            size_t n = a->nfill < a->batch ? a->nfill : a->batch;
-            if (insert_all(a, a->fill, n) != DIP_OK) {
-                dip_error("storing records failed: %s", a->store_error);
-                return 1;
-            }
-            a->stored += n;
-            memmove(a->fill, a->fill + n, (a->nfill - n) * sizeof *a->fill);
-            a->nfill -= n;
-        }
+        if (flush_sync(a)) return 1;
     }
     return rc;
 }

@@ -15,7 +15,8 @@
 
 #define RETRY_MS 500u
 #define CONNECT_TIMEOUT_MS 3000u
-#define ACK_PERSIST_MS 200u
+#define ACK_PERSIST_MS 1000u
+#define MAX_QUEUED_BATCHES 64   /* encoded batches waiting for the spool writer */
 
 struct dip_replicator;
 
@@ -37,9 +38,32 @@ struct sender {
     char last_error[256];
 };
 
+/* The spool writer: appends and fsyncs run on the thread pool, so the loop
+ * keeps receiving while the disk works (an fsync costs ~10 ms here). The
+ * spool itself is shared under `lock`; the fsync runs outside it. */
+struct writer {
+    uv_work_t work;
+    bool busy;
+    struct dip_dynbuf *queue[MAX_QUEUED_BATCHES]; /* encoded batches, oldest first */
+    size_t nqueue;
+    struct dip_dynbuf *taken[MAX_QUEUED_BATCHES];  /* the ones the running job writes */
+    size_t ntaken;
+    size_t appended;          /* how many of them the job appended */
+    bool synced;              /* and made durable */
+    uint64_t last_seq;        /* sequence number of the last one appended */
+    uint64_t acks[DIP_TANK_KEYS]; /* positions the job persists */
+    bool persist;
+    int rc;
+    struct dip_errbuf eb;
+};
+
 struct dip_replicator {
     struct dip_node *node;
     struct dip_spool *spool;
+    uv_mutex_t lock;         /* guards spool */
+    uint64_t durable;        /* every batch <= durable is fsync'd: senders send up to here */
+    struct writer w;
+    bool persist_due;
     struct sender senders[DIP_TANK_KEYS];
     size_t nsenders;
     struct dip_flow *pending;
@@ -76,16 +100,17 @@ static void mark_done(struct sender *s, uint64_t seq)
     if (s->next <= s->acked) s->next = s->acked + 1;
 }
 
+static void writer_start(struct dip_replicator *r);
+static void replicator_handle_closed(struct dip_replicator *r);
+
+/* Acknowledged positions are persisted by the spool writer about once a
+ * second: after a restart at most that much is sent again (and dropped by
+ * the leaves as duplicates). */
 static void persist(uv_timer_t *t)
 {
     struct dip_replicator *r = t->data;
-    for (size_t i = 0; i < r->nsenders; i++) {
-        struct sender *s = &r->senders[i];
-        if (s->acked == s->persisted) continue;
-        struct dip_errbuf eb;
-        if (dip_spool_ack(r->spool, s->reader, s->acked, &eb)) dip_node_log(r->node, 3, "spool: %s", eb.msg);
-        else s->persisted = s->acked;
-    }
+    r->persist_due = true;
+    writer_start(r);
 }
 
 static void go_back(struct sender *s, const char *why)
@@ -179,7 +204,7 @@ static void pump(struct sender *s)
 {
     struct dip_replicator *r = s->r;
     if (!s->up || !s->link || uv_is_active((uv_handle_t *)&s->retry)) return;
-    while (s->inflight < DIP_REPLICATOR_WINDOW && s->next <= dip_spool_last(r->spool) &&
+    while (s->inflight < DIP_REPLICATOR_WINDOW && s->next <= r->durable &&
            s->next <= s->acked + sizeof s->done) {
         if (s->next > s->acked && s->done[s->next - s->acked - 1]) {
             s->next++;
@@ -188,7 +213,9 @@ static void pump(struct sender *s)
         struct dip_errbuf eb;
         uint64_t seq;
         dip_dynbuf_reset(&r->scratch);
+        uv_mutex_lock(&r->lock);
         int rc = dip_spool_read(r->spool, s->reader, s->next - 1, &r->scratch, &seq, &eb);
+        uv_mutex_unlock(&r->lock);
         if (rc == DIP_EAGAIN) return;
         if (rc) {
             dip_node_log(r->node, 3, "replicator: %s", eb.msg);
@@ -213,21 +240,109 @@ static void pump(struct sender *s)
 
 /* ---- batches into the spool ---- */
 
+static void writer_work(uv_work_t *req)
+{
+    struct dip_replicator *r = req->data;
+    struct writer *w = &r->w;
+    w->rc = DIP_OK;
+    w->appended = 0;
+    int fd = -1;
+    uv_mutex_lock(&r->lock);
+    for (size_t i = 0; i < w->ntaken && !w->rc; i++) {
+        w->rc = dip_spool_append(r->spool, w->taken[i]->data, w->taken[i]->len, false, &w->last_seq, &w->eb);
+        if (!w->rc) w->appended++;
+    }
+    if (w->appended) fd = dip_spool_append_fd(r->spool);
+    uv_mutex_unlock(&r->lock);
+    w->synced = true;
+    if (fd >= 0 && fdatasync(fd) != 0) {
+        /* appended but not durable: they become durable with the next
+         * successful fsync, and are not sent before */
+        w->synced = false;
+        if (!w->rc) w->rc = dip_err_sys(&w->eb, errno, "fsync of the spool");
+    }
+    if (w->persist) {
+        uv_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->nsenders; i++) {
+            struct dip_errbuf eb;
+            if (w->acks[i] > dip_spool_acked(r->spool, i) && dip_spool_ack(r->spool, i, w->acks[i], &eb) && !w->rc)
+                w->eb = eb; /* reported, not fatal: the position is persisted next time */
+        }
+        uv_mutex_unlock(&r->lock);
+    }
+}
+
+static void writer_done(uv_work_t *req, int status)
+{
+    struct dip_replicator *r = req->data;
+    struct writer *w = &r->w;
+    (void)status;
+    w->busy = false;
+    r->st.spooled_batches += w->appended;
+    if (w->appended && w->synced) r->durable = w->last_seq;
+    for (size_t i = 0; i < w->ntaken; i++) {
+        if (i >= w->appended) {
+            /* the records of a batch that could not be spooled are refused */
+            struct dip_flow *flows = NULL;
+            size_t n = 0;
+            if (!dip_batch_decode(w->taken[i]->data, w->taken[i]->len, 1u << 20, &flows, &n, NULL)) r->st.refused += n;
+            free(flows);
+        }
+        dip_dynbuf_free(w->taken[i]);
+        free(w->taken[i]);
+    }
+    if (w->rc) dip_node_log(r->node, 3, "replicator: spool: %s", w->eb.msg);
+    if (w->persist)
+        for (size_t i = 0; i < r->nsenders; i++) r->senders[i].persisted = w->acks[i];
+    w->ntaken = 0;
+    for (size_t i = 0; i < r->nsenders; i++) pump(&r->senders[i]);
+    if (r->w.nqueue || r->persist_due) writer_start(r);
+    replicator_handle_closed(r); /* the job's hold on the replicator */
+}
+
+static void writer_start(struct dip_replicator *r)
+{
+    struct writer *w = &r->w;
+    if (w->busy || (!w->nqueue && !r->persist_due)) return;
+    memcpy(w->taken, w->queue, w->nqueue * sizeof *w->queue);
+    w->ntaken = w->nqueue;
+    w->nqueue = 0;
+    w->persist = r->persist_due;
+    r->persist_due = false;
+    for (size_t i = 0; i < r->nsenders; i++) w->acks[i] = r->senders[i].acked;
+    w->work.data = r;
+    w->busy = true;
+    r->open_handles++;
+    if (uv_queue_work(r->node->loop, &w->work, writer_work, writer_done)) {
+        /* cannot happen with a live loop; do the work here rather than lose it */
+        writer_work(&w->work);
+        writer_done(&w->work, 0);
+    }
+}
+
 int dip_replicator_flush(struct dip_replicator *r, struct dip_errbuf *eb)
 {
     if (!r->npending) return DIP_OK;
-    dip_dynbuf_reset(&r->scratch);
-    int rc = dip_batch_encode(r->pending, r->npending, &r->scratch);
-    uint64_t seq = 0;
-    if (!rc) rc = dip_spool_append(r->spool, r->scratch.data, r->scratch.len, true, &seq, eb);
-    if (rc) {
+    if (r->w.nqueue == MAX_QUEUED_BATCHES) {
         r->st.refused += r->npending;
         r->npending = 0;
-        return rc;
+        return dip_err_set(eb, DIP_ENOSPC, "the spool cannot keep up: %d batches wait for the disk",
+                           MAX_QUEUED_BATCHES);
     }
-    r->st.spooled_batches++;
+    struct dip_dynbuf *b = malloc(sizeof *b);
+    if (!b) return DIP_ENOMEM;
+    dip_dynbuf_init(b, DIP_NET_FRAME_MAX);
+    int rc = dip_batch_encode(r->pending, r->npending, b);
+    if (rc) {
+        dip_dynbuf_free(b);
+        free(b);
+        r->st.refused += r->npending;
+        r->npending = 0;
+        return dip_err_set(eb, rc, "cannot encode a batch");
+    }
     r->npending = 0;
-    for (size_t i = 0; i < r->nsenders; i++) pump(&r->senders[i]);
+    r->w.queue[r->w.nqueue++] = b;
+    writer_start(r);
     return DIP_OK;
 }
 
@@ -290,6 +405,8 @@ int dip_replicator_open(struct dip_node *n, const char *spool_dir, uint64_t max_
         free(r);
         return rc;
     }
+    uv_mutex_init(&r->lock);
+    r->durable = dip_spool_last(r->spool);
     uv_timer_init(n->loop, &r->flush_timer);
     r->flush_timer.data = r;
     uv_timer_init(n->loop, &r->persist_timer);
@@ -312,23 +429,27 @@ int dip_replicator_open(struct dip_node *n, const char *spool_dir, uint64_t max_
 void dip_replicator_stats(const struct dip_replicator *r, struct dip_replicator_stats *st)
 {
     *st = r->st;
+    uv_mutex_lock((uv_mutex_t *)&r->lock);
     st->spool_bytes = dip_spool_bytes(r->spool);
     st->last_batch = dip_spool_last(r->spool);
+    uv_mutex_unlock((uv_mutex_t *)&r->lock);
     for (size_t i = 0; i < r->nsenders; i++) st->tank_acked[r->senders[i].tank] = r->senders[i].acked;
 }
 
 int dip_replicator_status_xml(const struct dip_replicator *r, struct dip_dynbuf *out)
 {
+    uv_mutex_lock((uv_mutex_t *)&r->lock);
+    uint64_t last = dip_spool_last(r->spool), bytes = dip_spool_bytes(r->spool);
+    uv_mutex_unlock((uv_mutex_t *)&r->lock);
     int rc = dip_dynbuf_printf(out,
                                "<replicator records=\"%llu\" refused=\"%llu\" batches=\"%llu\" spool-bytes=\"%llu\">",
                                (unsigned long long)r->st.records, (unsigned long long)r->st.refused,
-                               (unsigned long long)dip_spool_last(r->spool),
-                               (unsigned long long)dip_spool_bytes(r->spool));
+                               (unsigned long long)last, (unsigned long long)bytes);
     for (size_t i = 0; i < r->nsenders && !rc; i++) {
         const struct sender *s = &r->senders[i];
         rc = dip_dynbuf_printf(out, "<sender tank=\"%s\" acked=\"%llu\" behind=\"%llu\" up=\"%s\" errors=\"%llu\"/>",
                                dip_tank_key_name((enum dip_tank_key)s->tank), (unsigned long long)s->acked,
-                               (unsigned long long)(dip_spool_last(r->spool) - s->acked), s->up ? "true" : "false",
+                               (unsigned long long)(last - s->acked), s->up ? "true" : "false",
                                (unsigned long long)s->errors);
     }
     if (!rc) rc = dip_dynbuf_addstr(out, "</replicator>");
@@ -339,6 +460,7 @@ static void replicator_handle_closed(struct dip_replicator *r)
 {
     if (--r->open_handles) return;
     dip_spool_close(r->spool);
+    uv_mutex_destroy(&r->lock);
     dip_dynbuf_free(&r->scratch);
     free(r->pending);
     free(r);

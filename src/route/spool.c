@@ -712,6 +712,8 @@ int dip_spool_sync(struct dip_spool *s, struct dip_errbuf *eb)
     return DIP_OK;
 }
 
+int dip_spool_append_fd(const struct dip_spool *s) { return s->nfiles ? s->files[s->nfiles - 1]->fd : -1; }
+
 /* ---- reading and acknowledging ---- */
 
 int dip_spool_read(struct dip_spool *s, size_t r, uint64_t after, struct dip_dynbuf *out, uint64_t *seq,

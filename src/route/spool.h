@@ -51,6 +51,13 @@ int dip_spool_append(struct dip_spool *s, const void *data, size_t len, bool syn
                      struct dip_errbuf *eb);
 int dip_spool_sync(struct dip_spool *s, struct dip_errbuf *eb);
 
+/* Returns: the descriptor of the newest log file, the one appends go to (-1
+ * if none). For a caller that appends on one thread and reads on another
+ * under its own lock: fdatasync() on it outside that lock makes every entry
+ * appended so far durable (older files were synced when it was created).
+ * Only the appending thread may use it, since only appends roll files over. */
+int dip_spool_append_fd(const struct dip_spool *s);
+
 /* Reads the first entry with a sequence number > after for reader r
  * (0..nreaders-1), appending its payload to out. Returns DIP_OK with *seq,
  * DIP_EAGAIN when there is none yet, DIP_ECORRUPT (eb names file and offset). */

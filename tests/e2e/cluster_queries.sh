@@ -1,18 +1,18 @@
 # cluster_queries.sh - a storage network of 4 tanks x 4 leaves on loopback
-# (`dipstorage up`, separate processes, TLS links) ingests generated NetFlow
-# v5 through its collector; every record sent is in every tank exactly once;
+# (`dipstorage up`, separate processes, TLS links) ingests generated IPFIX
+# (IPv4 and IPv6) through its collector; every record sent is in every tank exactly once;
 # and for >= 500 generated queries (equality, comparisons, and/or/not,
 # starts-with, contains, count, sum, index paths, a few that need the whole
 # document) the network's answer equals the answer of one process holding
-# all the records in local stores (`dipstorage collect --tanks all` fed the
-# same packets, then `dipstorage query --data`), which store_queries.sh holds
+# all the records in local stores (`dipstorage collect --tanks all --read`
+# of the same stream as an IPFIX file, then `dipstorage query --data`), which store_queries.sh holds
 # to xmllint. DIP_CLUSTER_RECORDS sets the size (default 1,000,000).
 . tests/e2e/lib.sh.inc
 need python3
 n=${DIP_CLUSTER_RECORDS:-1000000}
 rate=${DIP_CLUSTER_RATE:-50000}
 base=$((21000 + ($$ % 400) * 40))
-client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32)) refport=$((base + 33))
+client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
 refpid=
 trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; [ -z "$refpid" ] || kill "$refpid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -22,15 +22,14 @@ trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; [ -z "$refpid" ]
 "$DIP_BIN" status --dir "$cluster" > "$WORK/status0.txt" 2>&1 || { cat "$WORK/status0.txt"; fail "a node is down after up"; }
 grep -q 'src-leaf-3' "$WORK/status0.txt" || fail "status does not list the leaves"
 
-# the reference: one process, four local stores, fed the same packets
-"$DIP_BIN" collect --listen "udp://127.0.0.1:$refport" --dir "$WORK/ref" --tanks all --flush-ms 50 \
+# the reference: one process, four local stores, the same records read
+# from an IPFIX file (RFC 5655) of the same generated stream, so that the
+# reference is not at the mercy of UDP
+"$DIP_FLOWGEN" -n "$n" --seed 11 --format ipfix -o "$WORK/flows.ipfix" 2>/dev/null
+"$DIP_BIN" collect --read "$WORK/flows.ipfix" --exporter 127.0.0.1 --dir "$WORK/ref" --tanks all \
     > "$WORK/ref.log" 2>&1 &
 refpid=$!
-sleep 0.5
-"$DIP_FLOWGEN" -n "$n" --seed 11 --v6-share 0 --format v5 --rate "$rate" --to "udp://127.0.0.1:$nf" 2>/dev/null &
-gen1=$!
-"$DIP_FLOWGEN" -n "$n" --seed 11 --v6-share 0 --format v5 --rate "$rate" --to "udp://127.0.0.1:$refport" 2>/dev/null
-wait "$gen1"
+"$DIP_FLOWGEN" -n "$n" --seed 11 --format ipfix --rate "$rate" --to "udp://127.0.0.1:$ipfix" 2>/dev/null
 
 # every tank holds every record once: wait for the replicator to catch up
 tank_records() { # prints "src dst sport dport" record sums over the leaves
@@ -53,7 +52,8 @@ while :; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "tanks did not catch up: collector took $t, tanks hold $counts"
     sleep 1
 done
-kill -TERM "$refpid"; wait "$refpid" 2>/dev/null || true; refpid=
+st=0; wait "$refpid" || st=$?
+[ "$st" = 0 ] || fail "the reference collector failed (exit $st): $(tail -3 "$WORK/ref.log")"; refpid=
 # seal the reference stores, so a query does not replay their logs each time
 for k in src dst sport dport; do "$DIP_BIN" store seal --dir "$WORK/ref/$k" > /dev/null 2>&1; done
 ref=$("$DIP_BIN" store stats --dir "$WORK/ref/src" | sed -n 's/^records: *\([0-9]*\).*/\1/p')
@@ -63,7 +63,7 @@ note "collector took $t of $n records sent; each tank holds $counts; the referen
 [ "$ref" = "$n" ] || fail "the reference collector received $ref of $n records (UDP loss)"
 
 # queries: values drawn from the same generated records
-"$DIP_FLOWGEN" -n 20000 --seed 11 --v6-share 0 --format xml -o "$WORK/sample.xml" 2>/dev/null
+"$DIP_FLOWGEN" -n 20000 --seed 11 --format xml -o "$WORK/sample.xml" 2>/dev/null
 python3 tests/e2e/gen_queries.py "$WORK/sample.xml" 300 src > "$WORK/q-all.txt"
 python3 tests/e2e/gen_queries.py "$WORK/sample.xml" 300 dport >> "$WORK/q-all.txt"
 # expressions that need the whole document move every record to the access
