@@ -1,15 +1,19 @@
 # cluster_queries.sh - a storage network of 4 tanks x 4 leaves on loopback
 # (`dipstorage up`, separate processes, TLS links) ingests generated IPFIX
-# (IPv4 and IPv6) through its collector (over TCP); every record sent is in every tank exactly once;
-# and for >= 500 generated queries (equality, comparisons, and/or/not,
-# starts-with, contains, count, sum, index paths, a few that need the whole
-# document) the network's answer equals the answer of one process holding
-# all the records in local stores (`dipstorage collect --tanks all --read`
-# of the same stream as an IPFIX file, then `dipstorage query --data`), which store_queries.sh holds
-# to xmllint. DIP_CLUSTER_RECORDS sets the size (default 1,000,000).
+# (IPv4 and IPv6) through its collector (over TCP); every record sent is in
+# every tank exactly once; and for >= 500 generated queries (equality,
+# comparisons, and/or/not, starts-with, contains, count, sum, index paths, a
+# few that need the whole document) the network's answer equals the answer
+# of one process holding all the records in local stores (`dipstorage
+# collect --tanks all --read` of the same stream as an IPFIX file, then
+# `dipstorage query --data`), which store_queries.sh holds to xmllint.
+# DIP_CLUSTER_RECORDS sets the size (default 200,000: the 545 comparisons
+# take ~15 min here; at 1,000,000 they take ~2 h, mostly the reference
+# evaluating contains() and starts-with() over a million records, so the
+# million-record run of `make test` is cluster_ingest.sh).
 . tests/e2e/lib.sh.inc
 need python3
-n=${DIP_CLUSTER_RECORDS:-1000000}
+n=${DIP_CLUSTER_RECORDS:-200000}
 base=$((21000 + ($$ % 400) * 40))
 client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
@@ -17,7 +21,7 @@ refpid=
 trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; [ -z "$refpid" ] || kill "$refpid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 "$DIP_BIN" up --dir "$cluster" --leaves 4 --base-port "$base" --client-port "$client" --netflow-port "$nf" \
-    --ipfix-port "$ipfix" --leaf-memory 128 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "dipstorage up failed"; }
+    --ipfix-port "$ipfix" --leaf-memory 128 --query-timeout 60 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "dipstorage up failed"; }
 "$DIP_BIN" status --dir "$cluster" > "$WORK/status0.txt" 2>&1 || { cat "$WORK/status0.txt"; fail "a node is down after up"; }
 grep -q 'src-leaf-3' "$WORK/status0.txt" || fail "status does not list the leaves"
 
@@ -82,7 +86,7 @@ i=0 bad=0 partial=0
 while IFS= read -r q; do
     i=$((i + 1))
     [ $((i % 100)) = 0 ] && note "$i queries compared, $bad differ"
-    st=0; "$DIP_BIN" query -c "127.0.0.1:$client" "$q" > "$WORK/ours.xml" 2>"$WORK/ours.err" || st=$?
+    st=0; "$DIP_BIN" query -c "127.0.0.1:$client" --timeout 90 "$q" > "$WORK/ours.xml" 2>"$WORK/ours.err" || st=$?
     "$DIP_BIN" query --data "$WORK/ref" "$q" > "$WORK/theirs.xml" 2>/dev/null || true
     [ "$st" = 3 ] && partial=$((partial + 1))
     if grep -q '^<error' "$WORK/theirs.xml"; then
