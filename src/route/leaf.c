@@ -1,7 +1,8 @@
 /* leaf.c - the leaf role: a store of its tank key (src/store/) fed by ingest
  * batches and asked queries by its parent. Store work runs on libuv's thread
- * pool, one operation at a time (the store is not thread-safe), in arrival
- * order; the loop thread only decodes frames and sends replies. */
+ * pool, one operation at a time (the store is not thread-safe): waiting
+ * queries first, then ingest batches in arrival order; the loop thread only
+ * decodes frames and sends replies. */
 #include "route/node_int.h"
 
 #include <stdio.h>
