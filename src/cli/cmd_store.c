@@ -56,7 +56,7 @@ static const char usage_text[] =
     "      --seal-records N  seal the active part at N records (default 262144)\n"
     "      --no-seal         leave the records of an ingest's last part in the WAL (by\n"
     "                        default ingest seals them at the end and merges small segments)\n"
-    "      --gzip-level N    compression level of segments, 1-9 (default 6)\n"
+    "      --gzip-level N    compression level of segments, 1-9 (default 4)\n"
     "      --timeout SECS    query time limit (default 60)\n"
     "      --max-results N   query result limit in records (default 1000000)\n"
     "  -h, --help            this text\n"

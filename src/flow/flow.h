@@ -109,6 +109,10 @@ int dip_flow_xml_append(const struct dip_flow *f, struct dip_dynbuf *out);
  * DIP_FLOW_XML_ATTRS_MAX bytes. Returns: bytes written (no NUL). */
 size_t dip_flow_xml_attrs(const struct dip_flow *f, char *out);
 #define DIP_FLOW_XML_ATTRS_MAX 640
+/* Appends the element as a sealed segment stores it: like
+ * dip_flow_xml_append, but `id` is left out when it is the record's
+ * dip_flow_id_random under dip_flow_id_default_key (readers restore it). */
+int dip_flow_xml_append_stored(const struct dip_flow *f, struct dip_dynbuf *out);
 
 /* Reads a flow from attribute name/value pairs as libxml2 gives them
  * (names[i], values[i], n pairs). Unknown attributes are an error, missing
@@ -122,6 +126,10 @@ struct _xmlNode;
 int dip_flow_to_xml_node(const struct dip_flow *f, struct _xmlNode *elem);
 /* Reads a `flow` element. Returns DIP_OK or DIP_EINVAL (message names the attribute). */
 int dip_flow_from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, struct dip_errbuf *eb);
+/* Gives a stored `flow` element that lacks `id` the one it left out (see
+ * dip_flow_xml_append_stored). Returns DIP_OK (also when it has one),
+ * DIP_EINVAL for a malformed element, or DIP_ENOMEM. */
+int dip_flow_restore_id(struct _xmlNode *elem, struct dip_errbuf *eb);
 
 /* ---- binary batches: the form records take between nodes and in the WAL ----
  *
@@ -169,7 +177,10 @@ int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, voi
 
 /* ---- flow IDs (paper section III) ---- */
 
-/* Random strategy: SipHash-2-4 (OpenSSL EVP_MAC) keyed with key[16] over the
+/* SipHash-2-4 of len bytes under key, the 64-bit output as a number (the
+ * little-endian reading of its 8 output bytes). */
+uint64_t dip_siphash24(const uint8_t key[16], const uint8_t *in, size_t len);
+/* Random strategy: SipHash-2-4 keyed with key[16] over the
  * record's identity (src, dst, sport, dport, proto, first, exporter, domain):
  * uniform over 2^64, equal for the same record in every tank. */
 uint64_t dip_flow_id_random(const struct dip_flow *f, const uint8_t key[16]);

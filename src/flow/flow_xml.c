@@ -19,12 +19,13 @@ static size_t format_u64(uint64_t v, char *out)
     return n;
 }
 
-size_t dip_flow_xml_attrs(const struct dip_flow *f, char *out)
+static size_t xml_attrs(const struct dip_flow *f, char *out, bool with_id)
 {
     size_t nfields, n = 0;
     const struct dip_field *fd = dip_flow_fields(&nfields);
     for (size_t i = 0; i < nfields; i++, fd++) {
         if (fd->opt_bit && !(f->present & fd->opt_bit)) continue;
+        if (fd->type == DIP_FT_ID && !with_id) continue;
         size_t len = strlen(fd->name);
         out[n++] = ' ';
         memcpy(out + n, fd->name, len);
@@ -45,18 +46,27 @@ size_t dip_flow_xml_attrs(const struct dip_flow *f, char *out)
     return n;
 }
 
-int dip_flow_xml_append(const struct dip_flow *f, struct dip_dynbuf *out)
+size_t dip_flow_xml_attrs(const struct dip_flow *f, char *out) { return xml_attrs(f, out, true); }
+
+static int xml_append(const struct dip_flow *f, struct dip_dynbuf *out, bool with_id)
 {
     int rc = dip_dynbuf_reserve(out, DIP_FLOW_XML_ATTRS_MAX + 16);
     if (rc) return rc;
     char *p = (char *)out->data + out->len;
     memcpy(p, "<flow", 5);
-    size_t n = 5 + dip_flow_xml_attrs(f, p + 5);
+    size_t n = 5 + xml_attrs(f, p + 5, with_id);
     memcpy(p + n, "/>", 2);
     n += 2;
     out->len += n;
     out->data[out->len] = 0;
     return DIP_OK;
+}
+
+int dip_flow_xml_append(const struct dip_flow *f, struct dip_dynbuf *out) { return xml_append(f, out, true); }
+
+int dip_flow_xml_append_stored(const struct dip_flow *f, struct dip_dynbuf *out)
+{
+    return xml_append(f, out, f->id != dip_flow_id_random(f, dip_flow_id_default_key));
 }
 
 /* Parses a decimal unsigned integer that must fit max; no sign, no spaces. */
@@ -161,21 +171,52 @@ int dip_flow_to_xml_node(const struct dip_flow *f, struct _xmlNode *elem)
     return DIP_OK;
 }
 
-int dip_flow_from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, struct dip_errbuf *eb)
+/* Reads elem; with implicit_id, a missing `id` is computed (*had_id says
+ * whether it was there). */
+static int from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, bool implicit_id, bool *had_id,
+                         struct dip_errbuf *eb)
 {
-    const char *names[32], *values[32];
+    const char *names[33] = { 0 }, *values[33] = { 0 };
     xmlChar *owned[32];
     size_t n = 0;
     int rc = DIP_OK;
+    *had_id = false;
     for (const xmlAttr *a = elem->properties; a; a = a->next) {
-        if (n == 32) return dip_err_set(eb, DIP_EINVAL, "flow element has too many attributes");
+        if (n == 32) {
+            rc = dip_err_set(eb, DIP_EINVAL, "flow element has too many attributes");
+            break;
+        }
         owned[n] = xmlNodeGetContent((const xmlNode *)a);
         if (!owned[n]) { rc = DIP_ENOMEM; break; }
         names[n] = (const char *)a->name;
         values[n] = (const char *)owned[n];
+        if (strcmp(names[n], "id") == 0) *had_id = true;
         n++;
     }
+    size_t nowned = n;
+    if (rc == DIP_OK && implicit_id && !*had_id) { /* a placeholder, replaced below */
+        names[n] = "id";
+        values[n++] = "0000000000000000";
+    }
     if (rc == DIP_OK) rc = dip_flow_from_attrs(f, names, values, n, eb);
-    for (size_t i = 0; i < n; i++) xmlFree(owned[i]);
+    if (rc == DIP_OK && implicit_id && !*had_id) f->id = dip_flow_id_random(f, dip_flow_id_default_key);
+    for (size_t i = 0; i < nowned; i++) xmlFree(owned[i]);
     return rc;
+}
+
+int dip_flow_from_xml_node(struct dip_flow *f, const struct _xmlNode *elem, struct dip_errbuf *eb)
+{
+    bool had_id;
+    return from_xml_node(f, elem, false, &had_id, eb);
+}
+
+int dip_flow_restore_id(struct _xmlNode *elem, struct dip_errbuf *eb)
+{
+    struct dip_flow f;
+    bool had_id;
+    int rc = from_xml_node(&f, elem, true, &had_id, eb);
+    if (rc || had_id) return rc;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)f.id);
+    return xmlNewProp(elem, BAD_CAST "id", BAD_CAST hex) ? DIP_OK : DIP_ENOMEM;
 }

@@ -1,8 +1,11 @@
 /* leaf.c - the leaf role: a store of its tank key (src/store/) fed by ingest
  * batches and asked queries by its parent. Store work runs on libuv's thread
- * pool, one operation at a time (the store is not thread-safe): waiting
- * queries first, then ingest batches in arrival order; the loop thread only
- * decodes frames and sends replies. */
+ * pool; the loop thread only decodes frames, schedules and sends replies.
+ * Queries go before ingest and run one at a time. Ingest is group-committed:
+ * the waiting batches are appended to the WAL in one step (the store to
+ * itself), then made durable by one fsync during which queries may run, and
+ * acknowledged after it. Sealing is done in steps too (store_seal_prepare /
+ * write / finish) so that queries run while the segment is being written. */
 #include "route/node_int.h"
 
 #include <stdio.h>
@@ -33,22 +36,43 @@ struct op {
     struct op *next;
 };
 
+/* The job beside the queries: exclusive ones use the store alone, shared
+ * ones may run while a query does. */
+enum job { JOB_NONE, JOB_APPEND, JOB_SYNC, JOB_SEAL_WRITE, JOB_SEAL_FINISH, JOB_REOPEN };
+
 struct leaf {
     struct dip_node *node;
-    struct dip_store *store;
+    struct dip_store *store;   /* NULL when a reopen failed: every operation is refused */
+    struct dip_store_options opt;
+    char dir[1100];
     int tank;
-    uv_work_t work;
-    struct op *running;
+    uv_work_t qwork, jwork;
+    struct op *running;        /* the query running, if any */
+    enum job job;              /* the job running (JOB_NONE: none) */
+    struct op *group, *group_tail; /* ingest batches of the group being committed */
+    size_t ngroup;
+    struct dip_store_seal_job *seal;
+    int seal_rc;               /* result of the seal's write step */
+    bool reopen;               /* a WAL fsync failed: reopen the store before anything else */
+    uint64_t seal_after_ms;    /* after a failed seal, the next try waits until then */
+    unsigned passed;           /* queries started while an exclusive job waited */
+    int job_rc;
+    struct dip_errbuf job_eb;
+    struct dip_store_stats job_stats;
     /* waiting operations: queries go before ingest batches, so a query is
-     * not stuck behind a backlog of inserts (each one a WAL fsync) */
+     * not stuck behind a backlog of inserts */
     struct op *head, *tail;   /* ingest */
     struct op *qhead, *qtail; /* queries */
     size_t queued;
     struct dip_store_stats stats; /* snapshot taken after each operation */
-    uint64_t ingested, duplicates, queries;
+    uint64_t ingested, duplicates, queries, groups, seals;
     bool closing;
 };
 
+#define LEAF_MAX_QUEUE 1024
+#define GROUP_MAX_OPS 64          /* ingest batches committed by one fsync */
+#define GROUP_MAX_BYTES (64u << 20)
+#define QUERIES_BEFORE_JOB 4      /* queries that may pass a waiting exclusive job */
 #define LEAF_MAX_QUEUE 1024
 
 static void store_warn(const char *msg) { fprintf(stderr, "dipstorage node: %s\n", msg); }
@@ -62,8 +86,9 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
     struct dip_store_options o;
     dip_store_options_default(&o);
     if (n->map->leaf_memory) o.memory_budget = n->map->leaf_memory;
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s/store", n->dir);
+    l->opt = o;
+    char *dir = l->dir;
+    snprintf(l->dir, sizeof l->dir, "%s/store", n->dir);
     int rc = dip_store_open(dir, l->tank, &o, &l->store, store_warn, eb);
     if (rc) {
         free(l);
@@ -91,14 +116,13 @@ static void do_ingest(struct leaf *l, struct op *o)
     bool dup = false;
     o->rc = dip_msg_ingest_decode(o->payload, o->len, &m, &o->eb);
     if (!o->rc && m.batch_len) o->rc = dip_batch_decode(m.batch, m.batch_len, 1u << 20, &flows, &n, &o->eb);
-    if (!o->rc) o->rc = dip_store_insert_batch(l->store, m.origin, m.seq, flows, n, &dup, &o->eb);
+    if (!o->rc) o->rc = dip_store_insert_batch_deferred(l->store, m.origin, m.seq, flows, n, &dup, &o->eb);
     free(flows);
     if (!o->rc) {
         o->duplicate = dup;
         o->stored = dup ? 0 : n;
     }
-    o->reply_type = DIP_MSG_ACK;
-    dip_msg_status_encode(&o->reply, o->rc, 0, o->rc ? o->eb.msg : (dup ? "duplicate" : "stored"));
+    /* the acknowledgement is encoded once the group's fsync is done */
 }
 
 struct flow_vec {
@@ -188,18 +212,47 @@ out:
     }
 }
 
-static void work_cb(uv_work_t *w)
+static void query_work(uv_work_t *w)
 {
     struct leaf *l = w->data;
     struct op *o = l->running;
-    if (o->kind == OP_INGEST) do_ingest(l, o);
-    else do_query(l, o);
+    do_query(l, o);
     dip_store_stats(l->store, &o->stats);
+}
+
+static void job_work(uv_work_t *w)
+{
+    struct leaf *l = w->data;
+    l->job_rc = DIP_OK;
+    l->job_eb.msg[0] = 0;
+    switch (l->job) {
+    case JOB_APPEND:
+        for (struct op *o = l->group; o; o = o->next) do_ingest(l, o);
+        break;
+    case JOB_SYNC:
+        l->job_rc = dip_store_sync(l->store, &l->job_eb);
+        return; /* shared: the store's state is not read */
+    case JOB_SEAL_WRITE:
+        l->seal_rc = dip_store_seal_write(l->seal, &l->job_eb);
+        return;
+    case JOB_SEAL_FINISH:
+        l->job_rc = dip_store_seal_finish(l->store, l->seal, l->seal_rc, &l->job_eb);
+        l->seal = NULL;
+        break;
+    case JOB_REOPEN:
+        dip_store_close(l->store);
+        l->store = NULL;
+        l->job_rc = dip_store_open(l->dir, l->tank, &l->opt, &l->store, store_warn, &l->job_eb);
+        if (l->job_rc) l->store = NULL;
+        break;
+    default: break;
+    }
+    if (l->store) dip_store_stats(l->store, &l->job_stats);
 }
 
 /* ---- on the loop thread ---- */
 
-static void start_next(struct leaf *l);
+static void schedule(struct leaf *l);
 
 static void op_free(struct op *o)
 {
@@ -209,48 +262,215 @@ static void op_free(struct op *o)
     free(o);
 }
 
-static void after_work_cb(uv_work_t *w, int status)
+static void leaf_free_if_idle(struct leaf *l)
+{
+    if (l->running || l->job != JOB_NONE) return;
+    if (l->seal) dip_store_seal_finish(l->store, l->seal, DIP_EIO, &l->job_eb); /* drops the unfinished segment */
+    l->seal = NULL;
+    if (l->store) dip_store_close(l->store);
+    free(l);
+}
+
+static void after_query(uv_work_t *w, int status)
 {
     struct leaf *l = w->data;
     struct op *o = l->running;
     l->running = NULL;
     l->stats = o->stats;
-    if (o->kind == OP_QUERY) l->queries++;
-    l->ingested += o->stored;
-    l->duplicates += o->duplicate;
+    l->queries++;
     if (status == 0) node_peer_reply(o->peer, o->reply_type, o->id, o->reply.data, o->reply.len, NULL, 0);
-    if (o->rc && o->kind == OP_INGEST)
-        dip_node_log(l->node, 2, "ingest from %s failed: %s", o->peer->link ? dip_net_link_peer(o->peer->link) : "?",
-                     o->eb.msg);
     op_free(o);
     if (l->closing) {
-        dip_store_close(l->store);
-        free(l);
+        leaf_free_if_idle(l);
         return;
     }
-    start_next(l);
+    schedule(l);
 }
 
-static void start_next(struct leaf *l)
+/* Acknowledges every batch of the group: stored once the fsync succeeded. */
+static void group_reply(struct leaf *l, int sync_rc, const char *why)
 {
-    if (l->running || (!l->head && !l->qhead)) return;
-    struct op *o;
-    if (l->qhead) {
-        o = l->qhead;
-        l->qhead = o->next;
-        if (!l->qhead) l->qtail = NULL;
-    } else {
-        o = l->head;
-        l->head = o->next;
-        if (!l->head) l->tail = NULL;
+    while (l->group) {
+        struct op *o = l->group;
+        l->group = o->next;
+        if (!o->rc && sync_rc) {
+            o->rc = sync_rc;
+            dip_err_set(&o->eb, sync_rc, "%s", why);
+            o->stored = 0;
+            o->duplicate = false;
+        }
+        l->ingested += o->stored;
+        l->duplicates += o->duplicate;
+        dip_dynbuf_reset(&o->reply);
+        dip_msg_status_encode(&o->reply, o->rc, 0, o->rc ? o->eb.msg : (o->duplicate ? "duplicate" : "stored"));
+        if (!l->closing) node_peer_reply(o->peer, DIP_MSG_ACK, o->id, o->reply.data, o->reply.len, NULL, 0);
+        if (o->rc)
+            dip_node_log(l->node, 2, "ingest from %s failed: %s",
+                         o->peer->link ? dip_net_link_peer(o->peer->link) : "?", o->eb.msg);
+        op_free(o);
     }
+    l->group_tail = NULL;
+    l->ngroup = 0;
+}
+
+static void start_job(struct leaf *l, enum job j);
+
+static void after_job(uv_work_t *w, int status)
+{
+    struct leaf *l = w->data;
+    enum job j = l->job;
+    l->job = JOB_NONE;
+    if (status) { /* cancelled: cannot happen for a started job, but never leave a group hanging */
+        if (j == JOB_APPEND || j == JOB_SYNC) group_reply(l, DIP_EIO, "store work was cancelled");
+    } else {
+        switch (j) {
+        case JOB_APPEND:
+            l->stats = l->job_stats;
+            l->groups++;
+            break;
+        case JOB_SYNC:
+            if (l->job_rc) {
+                dip_node_log(l->node, 3, "leaf: %s; reopening the store", l->job_eb.msg);
+                l->reopen = true;
+            }
+            group_reply(l, l->job_rc, l->job_eb.msg);
+            break;
+        case JOB_SEAL_WRITE:
+            break;
+        case JOB_SEAL_FINISH:
+            if (l->job_rc) {
+                dip_node_log(l->node, 3, "leaf: sealing failed (retried in 1 s): %s", l->job_eb.msg);
+                l->seal_after_ms = node_now_ms() + 1000;
+            } else {
+                l->seals++;
+            }
+            if (l->store) l->stats = l->job_stats;
+            break;
+        case JOB_REOPEN:
+            if (l->job_rc) dip_node_log(l->node, 4, "leaf: cannot reopen the store: %s", l->job_eb.msg);
+            else l->stats = l->job_stats;
+            l->reopen = false;
+            break;
+        default: break;
+        }
+    }
+    if (l->closing) {
+        group_reply(l, DIP_EIO, "leaf closing");
+        leaf_free_if_idle(l);
+        return;
+    }
+    /* a group's append is followed at once by its fsync */
+    if (j == JOB_APPEND && !status) {
+        start_job(l, JOB_SYNC);
+        return;
+    }
+    schedule(l);
+}
+
+static void start_job(struct leaf *l, enum job j)
+{
+    l->job = j;
+    l->jwork.data = l;
+    if (uv_queue_work(l->node->loop, &l->jwork, job_work, after_job)) {
+        /* cannot happen with a live loop: run it here rather than lose it */
+        job_work(&l->jwork);
+        after_job(&l->jwork, 0);
+    }
+}
+
+static bool job_is_shared(enum job j) { return j == JOB_SYNC || j == JOB_SEAL_WRITE; }
+
+static struct op *pop(struct op **head, struct op **tail)
+{
+    struct op *o = *head;
+    *head = o->next;
+    if (!*head) *tail = NULL;
+    o->next = NULL;
+    return o;
+}
+
+/* The exclusive job that would run next, JOB_NONE when there is none. */
+static enum job next_exclusive(struct leaf *l)
+{
+    if (!l->store) return JOB_NONE;
+    if (l->reopen) return JOB_REOPEN;
+    if (l->seal) return JOB_SEAL_FINISH;
+    if (dip_store_seal_due(l->store) && node_now_ms() >= l->seal_after_ms)
+        return JOB_SEAL_WRITE; /* after its (quick) prepare */
+    if (l->head) return JOB_APPEND;
+    return JOB_NONE;
+}
+
+static void start_query(struct leaf *l)
+{
+    struct op *o = pop(&l->qhead, &l->qtail);
     l->queued--;
     l->running = o;
-    l->work.data = l;
-    if (uv_queue_work(l->node->loop, &l->work, work_cb, after_work_cb)) {
+    l->qwork.data = l;
+    if (uv_queue_work(l->node->loop, &l->qwork, query_work, after_query)) {
         l->running = NULL;
         node_peer_error(o->peer, o->id, DIP_EIO, 0, "cannot queue store work");
         op_free(o);
+    }
+}
+
+static void refuse_all(struct leaf *l)
+{
+    while (l->qhead || l->head) {
+        struct op *o = l->qhead ? pop(&l->qhead, &l->qtail) : pop(&l->head, &l->tail);
+        l->queued--;
+        node_peer_error(o->peer, o->id, DIP_EIO, 0, "leaf store unavailable (see the node log)");
+        op_free(o);
+    }
+}
+
+static void schedule(struct leaf *l)
+{
+    if (!l->store && !l->reopen) {
+        if (!l->running && l->job == JOB_NONE) refuse_all(l);
+        return;
+    }
+    for (;;) {
+        enum job ex = l->job == JOB_NONE ? next_exclusive(l) : JOB_NONE;
+        bool job_shared_or_idle = l->job == JOB_NONE || job_is_shared(l->job);
+        /* a query, unless an exclusive job has waited for too many of them */
+        if (!l->running && l->qhead && job_shared_or_idle && !(ex != JOB_NONE && l->passed >= QUERIES_BEFORE_JOB)) {
+            if (ex != JOB_NONE) l->passed++;
+            start_query(l);
+            continue;
+        }
+        if (ex == JOB_NONE || l->running) return;
+        l->passed = 0;
+        if (ex == JOB_SEAL_WRITE) {
+            struct dip_errbuf eb;
+            int rc = dip_store_seal_prepare(l->store, &l->seal, &eb);
+            if (rc || !l->seal) {
+                /* nothing was changed: log and let ingest go on */
+                if (rc) dip_node_log(l->node, 3, "leaf: cannot seal: %s", eb.msg);
+                l->seal = NULL;
+                l->seal_after_ms = node_now_ms() + 1000;
+                if (!l->head) return;
+                ex = JOB_APPEND;
+            } else {
+                l->seal_rc = DIP_OK;
+                start_job(l, JOB_SEAL_WRITE);
+                continue; /* queries may run beside it */
+            }
+        }
+        if (ex == JOB_APPEND) {
+            size_t bytes = 0;
+            while (l->head && l->ngroup < GROUP_MAX_OPS && bytes < GROUP_MAX_BYTES) {
+                struct op *o = pop(&l->head, &l->tail);
+                l->queued--;
+                bytes += o->len;
+                if (l->group_tail) l->group_tail->next = o;
+                else l->group = o;
+                l->group_tail = o;
+                l->ngroup++;
+            }
+        }
+        start_job(l, ex);
+        return;
     }
 }
 
@@ -284,7 +504,7 @@ void leaf_on_frame(struct leaf *l, struct node_peer *p, const struct dip_net_fra
     else *head = o;
     *tail = o;
     l->queued++;
-    start_next(l);
+    schedule(l);
 }
 
 int leaf_status(struct leaf *l, struct dip_dynbuf *out)
@@ -292,28 +512,25 @@ int leaf_status(struct leaf *l, struct dip_dynbuf *out)
     const struct dip_store_stats *st = &l->stats;
     return dip_dynbuf_printf(out,
                              " records=\"%llu\" active=\"%llu\" segments=\"%llu\" disk-bytes=\"%llu\""
-                             " ingested=\"%llu\" duplicates=\"%llu\" queries=\"%llu\" queued=\"%zu\"",
+                             " ingested=\"%llu\" duplicates=\"%llu\" queries=\"%llu\" queued=\"%zu\""
+                             " groups=\"%llu\" seals=\"%llu\"",
                              (unsigned long long)st->records, (unsigned long long)st->active_records,
                              (unsigned long long)st->segments,
                              (unsigned long long)(st->segment_bytes + st->wal_bytes), (unsigned long long)l->ingested,
-                             (unsigned long long)l->duplicates, (unsigned long long)l->queries, l->queued);
+                             (unsigned long long)l->duplicates, (unsigned long long)l->queries, l->queued,
+                             (unsigned long long)l->groups, (unsigned long long)l->seals);
 }
 
 void leaf_close(struct leaf *l)
 {
-    /* Operations waiting are dropped (their peers are closing); the one
-     * running finishes on the pool and frees the leaf. */
+    /* Operations waiting are dropped (their peers are closing); the query and
+     * the job running finish on the pool, and the last one frees the leaf. */
     l->closing = true;
     while (l->head || l->qhead) {
-        struct op *o = l->qhead ? l->qhead : l->head;
-        if (o == l->qhead) l->qhead = o->next;
-        else l->head = o->next;
+        struct op *o = l->qhead ? pop(&l->qhead, &l->qtail) : pop(&l->head, &l->tail);
         op_free(o);
     }
-    l->tail = l->qtail = NULL;
     l->queued = 0;
-    if (!l->running) {
-        dip_store_close(l->store);
-        free(l);
-    }
+    if (l->job == JOB_NONE) group_reply(l, DIP_EIO, "leaf closing");
+    leaf_free_if_idle(l);
 }

@@ -106,6 +106,7 @@ struct fields {
     const struct dip_field *table;
     size_t n;
     size_t len[32];
+    uint32_t id_bit; /* the bit of `id` in a parse's seen mask */
 };
 
 static const char *parse_flow(const char *p, const char *end, struct dip_flow *f, const struct fields *fs)
@@ -147,7 +148,8 @@ static const char *parse_flow(const char *p, const char *end, struct dip_flow *f
         next++;
     }
     for (size_t i = 0; i < nfields; i++)
-        if (!table[i].opt_bit && !(seen & (1u << i))) return NULL;
+        if (!table[i].opt_bit && !(seen & (1u << i)) && table[i].type != DIP_FT_ID) return NULL;
+    if (!(seen & fs->id_bit)) f->id = dip_flow_id_random(f, dip_flow_id_default_key); /* left out when sealed */
     return p + 2;
 }
 
@@ -164,7 +166,11 @@ int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, struct
     struct fields fs;
     fs.table = dip_flow_fields(&fs.n);
     if (fs.n > 32) return DIP_EAGAIN;
-    for (size_t i = 0; i < fs.n; i++) fs.len[i] = strlen(fs.table[i].name);
+    fs.id_bit = 0;
+    for (size_t i = 0; i < fs.n; i++) {
+        fs.len[i] = strlen(fs.table[i].name);
+        if (fs.table[i].type == DIP_FT_ID) fs.id_bit = 1u << i;
+    }
     while (p < end) {
         if (is_ws(*p)) {
             p++;

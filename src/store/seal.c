@@ -42,36 +42,83 @@ const struct dip_flow *dip_store_active_sorted(struct dip_store *s)
     return p;
 }
 
-int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
-{
-    if (!s->nactive) return DIP_OK;
-    const struct dip_flow *sorted = dip_store_active_sorted(s);
-    if (!sorted) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", s->nactive);
+struct dip_store_seal_job {
+    const struct dip_flow *active; /* the store's active records (read only while the job runs) */
+    const struct dip_flow *sorted; /* the store's sorted copy when it was valid, else NULL */
+    size_t n, chunk_records;
+    enum dip_tank_key key;
+    int level;
+    uint64_t seq;
+    char spath[PATH_MAX];
     struct dip_segment seg;
-    memset(&seg, 0, sizeof seg);
-    uint64_t seq = s->man.next_seq;
-    snprintf(seg.file, sizeof seg.file, "seg-%06llu.xml.gz", (unsigned long long)seq);
-    seg.seq = seq;
-    char spath[PATH_MAX], wpath[PATH_MAX], newwal[64];
-    dip_store_path(s, seg.file, spath, sizeof spath);
-    int rc = dip_segment_write(spath, s->man.key, seq, sorted, s->nactive, s->opt.chunk_records, s->opt.gzip_level,
-                               &seg, eb);
-    if (rc) return rc;
+};
+
+int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job, struct dip_errbuf *eb)
+{
+    *job = NULL;
+    if (!s->nactive) return DIP_OK;
+    struct dip_store_seal_job *j = calloc(1, sizeof *j);
+    if (!j) return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", s->nactive);
+    j->active = s->active;
+    j->sorted = s->sorted_valid ? s->active_sorted : NULL;
+    j->n = s->nactive;
+    j->chunk_records = s->opt.chunk_records;
+    j->key = s->man.key;
+    j->level = s->opt.gzip_level;
+    j->seq = s->man.next_seq;
+    snprintf(j->seg.file, sizeof j->seg.file, "seg-%06llu.xml.gz", (unsigned long long)j->seq);
+    j->seg.seq = j->seq;
+    dip_store_path(s, j->seg.file, j->spath, sizeof j->spath);
+    *job = j;
+    return DIP_OK;
+}
+
+int dip_store_seal_write(struct dip_store_seal_job *j, struct dip_errbuf *eb)
+{
+    struct dip_flow *own = NULL;
+    const struct dip_flow *sorted = j->sorted;
+    if (!sorted) {
+        /* the same stable sort dip_store_active_sorted does, on a private copy */
+        own = malloc(j->n * sizeof *own);
+        if (!own) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", j->n);
+        dip_store_hint_huge(own, j->n * sizeof *own);
+        memcpy(own, j->active, j->n * sizeof *own);
+        dip_store_sort(own, j->n, j->key);
+        sorted = own;
+    }
+    int rc = dip_segment_write(j->spath, j->key, j->seq, sorted, j->n, j->chunk_records, j->level, &j->seg, eb);
+    free(own);
+    return rc;
+}
+
+int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *j, int write_rc, struct dip_errbuf *eb)
+{
+    if (!j) return write_rc;
+    int rc = write_rc;
+    char wpath[PATH_MAX], newwal[64];
+    int wfd = -1, segfd = -1;
+    wpath[0] = 0;
+    if (rc) goto fail;
+    if (j->n != s->nactive || j->seq != s->man.next_seq) {
+        rc = dip_err_set(eb, DIP_EINVAL, "the store changed while sealing");
+        goto fail;
+    }
+    uint64_t seq = j->seq;
     snprintf(newwal, sizeof newwal, "wal-%06llu.log", (unsigned long long)(seq + 1));
     dip_store_path(s, newwal, wpath, sizeof wpath);
-    int wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int segfd = open(spath, O_RDONLY | O_CLOEXEC);
+    wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    segfd = open(j->spath, O_RDONLY | O_CLOEXEC);
     int *fds = realloc(s->seg_fds, (s->man.nsegs + 2) * sizeof *fds);
     struct dip_segment *segs = realloc(s->man.segs, (s->man.nsegs + 1) * sizeof *segs);
     if (fds) s->seg_fds = fds;
     if (segs) s->man.segs = segs;
     if (wfd < 0 || segfd < 0 || !fds || !segs) {
-        rc = wfd < 0 || segfd < 0 ? dip_err_sys(eb, errno, "open %s", wfd < 0 ? wpath : spath)
+        rc = wfd < 0 || segfd < 0 ? dip_err_sys(eb, errno, "open %s", wfd < 0 ? wpath : j->spath)
                                   : dip_err_set(eb, DIP_ENOMEM, "no memory to add a segment");
         goto fail;
     }
     struct dip_manifest next = s->man;
-    next.segs[next.nsegs++] = seg;
+    next.segs[next.nsegs++] = j->seg;
     next.next_seq = seq + 1;
     snprintf(next.wal, sizeof next.wal, "%s", newwal);
     if ((rc = commit_manifest(s, &next, eb))) goto fail;
@@ -87,14 +134,24 @@ int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
     s->seg_fds[s->man.nsegs - 1] = segfd;
     s->nactive = 0;
     s->sorted_valid = false;
+    free(j);
     return DIP_OK;
 fail:
     if (wfd >= 0) close(wfd);
     if (segfd >= 0) close(segfd);
-    unlink(wpath);
-    unlink(spath);
-    dip_segment_free(&seg);
+    if (wpath[0]) unlink(wpath);
+    unlink(j->spath);
+    dip_segment_free(&j->seg);
+    free(j);
     return rc;
+}
+
+int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
+{
+    struct dip_store_seal_job *j;
+    int rc = dip_store_seal_prepare(s, &j, eb);
+    if (rc || !j) return rc;
+    return dip_store_seal_finish(s, j, dip_store_seal_write(j, eb), eb);
 }
 
 int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
@@ -222,8 +279,7 @@ void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st)
         st->chunks += s->man.segs[i].nchunks;
         st->segment_bytes += s->man.segs[i].bytes;
     }
-    for (size_t i = 0; i < s->nactive; i++) dip_summary_add(&all, &s->active[i]);
-    st->records = all.count;
+    st->records = all.count + s->nactive;
     st->active_records = s->nactive;
     st->segments = s->man.nsegs;
     st->wal_bytes = s->wal.size;
@@ -231,5 +287,9 @@ void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st)
     if (all.count) {
         st->first_min = all.min[SUM_FIRST].lo;
         st->last_max = all.max[SUM_LAST].lo;
+    }
+    if (s->nactive) { /* the active part's span is kept up to date by every insert */
+        if (!all.count || s->active_first_min < st->first_min) st->first_min = s->active_first_min;
+        if (!all.count || s->active_last_max > st->last_max) st->last_max = s->active_last_max;
     }
 }

@@ -7,7 +7,10 @@
  * gzip member per chunk would be simpler, but libxml2's gzip reader stops
  * after the first member.) A chunk holds complete subtrees from the tank
  * element down; a subtree split between two chunks appears in both, and the
- * logical document merges them. Chunks are written and compressed on two
+ * logical document merges them. A flow whose `id` is the SipHash of its
+ * identity under the default key is written without it (implicit-id): the
+ * random IDs are a third of the compressed bytes otherwise, and readers
+ * (chunkdec.c, dip_tree_parse_chunk) compute them again. Chunks are written and compressed on two
  * threads: deflate is most of the cost of sealing. */
 #include "store_internal.h"
 
@@ -172,7 +175,8 @@ int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, con
     uint64_t offset = sizeof gz_header;
     int e = write_full(fd, gz_header, sizeof gz_header);
     rc = e ? dip_err_sys(eb, e, "write %s", path)
-           : dip_dynbuf_printf(&text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tank key=\"%s\" segment=\"%llu\">\n",
+           : dip_dynbuf_printf(&text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tank key=\"%s\" segment=\"%llu\" "
+                                            "implicit-id=\"siphash-2-4-default\">\n",
                                dip_tank_key_name(key), (unsigned long long)seq);
     if (!rc) rc = deflate_piece(&z, text.data, text.len, false, &piece);
     uLong crc = crc32(0, text.data, (uInt)text.len);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/cursor.h"
@@ -25,7 +26,10 @@ void dip_store_options_default(struct dip_store_options *o)
     o->memory_budget = (size_t)1 << 30;
     o->seal_records = 262144;
     o->chunk_records = 1024;
-    o->gzip_level = 6;
+    /* Level 4 with implicit IDs: 31.0 B a record and 2.7 us of CPU a record
+     * for the whole insert; level 6 is 26.8 B at 4.6 us, level 2 37.6 B at
+     * 2.1 us (2M flowgen records, `store ingest --gzip-level N`). */
+    o->gzip_level = 4;
     o->compact_below = 0; /* derived: seal_records / 4 */
     o->max_result_records = 1000000;
     o->max_result_bytes = (size_t)256 << 20;
@@ -41,13 +45,46 @@ void dip_store_path(const struct dip_store *s, const char *name, char *out, size
     if (snprintf(out, cap, "%s/%s", s->dir, name) >= (int)cap) out[0] = 0;
 }
 
+/* Appends n records to the active part and widens its time span, so
+ * statistics need not walk the active records. */
+static void take_active(struct dip_store *s, const struct dip_flow *flows, size_t n)
+{
+    if (!n) return;
+    if (!s->nactive) {
+        s->active_first_min = UINT64_MAX;
+        s->active_last_max = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (flows[i].first < s->active_first_min) s->active_first_min = flows[i].first;
+        if (flows[i].last > s->active_last_max) s->active_last_max = flows[i].last;
+    }
+    memcpy(s->active + s->nactive, flows, n * sizeof *flows);
+    s->nactive += n;
+}
+
+void dip_store_hint_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 static int reserve_active(struct dip_store *s, size_t more)
 {
     if (s->nactive + more <= s->active_cap) return DIP_OK;
+    /* room for a whole active part at once: it fills up to seal_records
+     * anyway, and growing by doubling would copy it over and over */
     size_t cap = s->active_cap ? s->active_cap : 4096;
+    if (!s->active_cap && s->opt.seal_records <= ((size_t)1 << 22)) cap = s->opt.seal_records + 4096;
     while (cap < s->nactive + more) cap *= 2;
     struct dip_flow *p = realloc(s->active, cap * sizeof *p);
     if (!p) return DIP_ENOMEM;
+    dip_store_hint_huge(p, cap * sizeof *p);
     s->active = p;
     s->active_cap = cap;
     return DIP_OK;
@@ -65,8 +102,7 @@ static int replay_batch(void *ctx, const struct dip_wal_tag *tag, const struct d
         int rc = dip_dedupe_mark(&s->man.dedupe, tag->origin, tag->seq);
         if (rc) return rc;
     }
-    if (n) memcpy(s->active + s->nactive, flows, n * sizeof *flows);
-    s->nactive += n;
+    take_active(s, flows, n);
     return DIP_OK;
 }
 
@@ -189,8 +225,7 @@ int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n
     dip_dynbuf_reset(&s->scratch);
     if ((rc = dip_batch_encode(flows, n, &s->scratch))) return dip_err_set(eb, rc, "cannot encode batch of %zu", n);
     if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync, eb))) return rc;
-    memcpy(s->active + s->nactive, flows, n * sizeof *flows);
-    s->nactive += n;
+    take_active(s, flows, n);
     s->sorted_valid = false;
     if (s->nactive >= s->opt.seal_records) {
         /* The records are durable in the WAL already; a failed seal (disk
@@ -201,8 +236,31 @@ int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n
     return DIP_OK;
 }
 
+static int insert_tagged(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
+                         size_t n, bool *duplicate, bool deferred, struct dip_errbuf *eb);
+
 int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
                            size_t n, bool *duplicate, struct dip_errbuf *eb)
+{
+    return insert_tagged(s, origin, seq, flows, n, duplicate, false, eb);
+}
+
+int dip_store_insert_batch_deferred(struct dip_store *s, const char *origin, uint64_t seq,
+                                    const struct dip_flow *flows, size_t n, bool *duplicate, struct dip_errbuf *eb)
+{
+    return insert_tagged(s, origin, seq, flows, n, duplicate, true, eb);
+}
+
+int dip_store_sync(const struct dip_store *s, struct dip_errbuf *eb)
+{
+    if (s->opt.sync && fdatasync(s->wal.fd) != 0) return dip_err_sys(eb, errno, "fsync WAL %s", s->wal.path);
+    return DIP_OK;
+}
+
+bool dip_store_seal_due(const struct dip_store *s) { return s->nactive >= s->opt.seal_records; }
+
+static int insert_tagged(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
+                         size_t n, bool *duplicate, bool deferred, struct dip_errbuf *eb)
 {
     *duplicate = false;
     if (!origin || !dip_dedupe_origin_valid(origin))
@@ -224,14 +282,13 @@ int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq
     dip_dynbuf_reset(&s->scratch);
     if ((rc = dip_wal_encode_tagged(&s->scratch, origin, seq, flows, n)))
         return dip_err_set(eb, rc, "cannot encode batch %s/%" PRIu64 " of %zu", origin, seq, n);
-    if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync, eb))) return rc;
+    if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync && !deferred, eb))) return rc;
     if (n) {
-        memcpy(s->active + s->nactive, flows, n * sizeof *flows);
-        s->nactive += n;
+        take_active(s, flows, n);
         s->sorted_valid = false;
     }
     dip_dedupe_mark(&s->man.dedupe, origin, seq); /* reserved above */
-    if (s->nactive >= s->opt.seal_records) {
+    if (!deferred && s->nactive >= s->opt.seal_records) {
         /* as in dip_store_insert: durable already, a failed seal is retried */
         struct dip_errbuf ignored;
         dip_store_seal(s, &ignored);
@@ -261,6 +318,8 @@ void dip_store_sort(struct dip_flow *flows, size_t n, enum dip_tank_key key)
     if (n < 2) return;
     struct sort_item *items = malloc(n * sizeof *items);
     struct dip_flow *tmp = malloc(n * sizeof *tmp);
+    if (items) dip_store_hint_huge(items, n * sizeof *items);
+    if (tmp) dip_store_hint_huge(tmp, n * sizeof *tmp);
     if (!items || !tmp) {
         /* Fallback without extra memory: insertion sort is stable. */
         free(items);

@@ -24,7 +24,7 @@ struct dip_store_options {
     size_t memory_budget;      /* bytes the store may hold in parsed trees and buffers (default 1 GiB) */
     size_t seal_records;       /* seal the active part into a segment at this many records (default 262144) */
     size_t chunk_records;      /* records per chunk of a segment (default 1024) */
-    int gzip_level;            /* 1..9 (default 6) */
+    int gzip_level;            /* 1..9 (default 4) */
     size_t compact_below;      /* segments with fewer records are merged by compaction (default seal_records / 4) */
     size_t max_result_records; /* a query returning more records fails with DIP_ERANGE (default 1,000,000) */
     size_t max_result_bytes;   /* same for the serialized result (default 256 MiB) */
@@ -125,5 +125,36 @@ int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn,
 #define DIP_STORE_DEDUPE_WINDOW 4096
 int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq, const struct dip_flow *flows,
                            size_t n, bool *duplicate, struct dip_errbuf *eb);
+
+/* ---- group commit and sealing in steps (a leaf serving queries meanwhile) ---- */
+
+/* Like dip_store_insert_batch, but the WAL entry is written without fsync and
+ * the store never seals here: the records are visible at once and durable
+ * only after dip_store_sync returns DIP_OK, so acknowledge them only then.
+ * Several deferred inserts share one dip_store_sync (group commit). */
+int dip_store_insert_batch_deferred(struct dip_store *s, const char *origin, uint64_t seq,
+                                    const struct dip_flow *flows, size_t n, bool *duplicate, struct dip_errbuf *eb);
+
+/* Makes every insert so far durable (fdatasync of the WAL). Touches only the
+ * WAL file, so it may run on another thread while a query uses the store,
+ * but not together with an insert or a seal step. On an error the deferred
+ * records are not known to be durable: close and reopen the store (the WAL
+ * replay then shows what is). */
+int dip_store_sync(const struct dip_store *s, struct dip_errbuf *eb);
+
+/* Returns: whether the active part has reached seal_records. */
+bool dip_store_seal_due(const struct dip_store *s);
+
+/* Sealing in three steps, so that queries can run during the long middle one:
+ * dip_store_seal_prepare (uses the store: no other thread may), then
+ * dip_store_seal_write (reads only the active records: queries may run on
+ * another thread meanwhile, inserts and other seal steps may not), then
+ * dip_store_seal_finish (uses the store), which frees the job whatever
+ * happened. *job is NULL when there is nothing to seal.
+ * dip_store_seal is the three in a row. */
+struct dip_store_seal_job;
+int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job, struct dip_errbuf *eb);
+int dip_store_seal_write(struct dip_store_seal_job *job, struct dip_errbuf *eb);
+int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *job, int write_rc, struct dip_errbuf *eb);
 
 #endif

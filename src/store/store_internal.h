@@ -179,12 +179,17 @@ struct dip_store {
     int *seg_fds;            /* open fd per segment, parallel to man.segs */
     struct dip_flow *active; /* insertion order */
     size_t nactive, active_cap;
+    uint64_t active_first_min, active_last_max; /* time span of the active part (when nactive) */
     struct dip_flow *active_sorted; /* stable-sorted copy, valid while sorted_valid */
     struct dip_summary *active_sums; /* one per chunk_records slice of active_sorted */
     bool sorted_valid;
     struct dip_dynbuf scratch; /* batch encoding for inserts */
     struct dip_cache cache;    /* half of the memory budget */
 };
+
+/* Asks the kernel for huge pages behind a large buffer (fewer page faults
+ * when it is first filled); a hint only, ignored where unsupported. */
+void dip_store_hint_huge(void *p, size_t len);
 
 /* Writes the path of a file in the store's folder into out. */
 void dip_store_path(const struct dip_store *s, const char *name, char *out, size_t cap);

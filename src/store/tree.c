@@ -133,11 +133,27 @@ int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, siz
         memcpy(pnames, names, sizeof names);
         memcpy(pvals, vals, sizeof vals);
         pdepth = depth;
-        if ((rc = dip_flow_xml_append(&flows[i], out))) return rc;
+        if ((rc = dip_flow_xml_append_stored(&flows[i], out))) return rc;
         if ((rc = dip_dynbuf_add(out, "\n", 1))) return rc;
     }
     for (int d = pdepth - 1; d >= 0; d--)
         if ((rc = dip_dynbuf_printf(out, "</%s>", pnames[d]))) return rc;
+    return DIP_OK;
+}
+
+/* Gives every flow under node the `id` its segment may have left out. */
+static int restore_ids(xmlNodePtr node, const char *where, struct dip_errbuf *eb)
+{
+    for (xmlNodePtr c = node->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        int rc = xmlStrEqual(c->name, BAD_CAST "flow") ? dip_flow_restore_id(c, eb) : restore_ids(c, where, eb);
+        if (rc == DIP_EINVAL) {
+            char why[sizeof eb->msg];
+            snprintf(why, sizeof why, "%s", eb->msg);
+            return dip_err_set(eb, DIP_ECORRUPT, "%s:%ld: %s", where, xmlGetLineNo(c), why);
+        }
+        if (rc) return rc;
+    }
     return DIP_OK;
 }
 
@@ -152,6 +168,10 @@ int dip_tree_parse_chunk(enum dip_tank_key key, const char *text, size_t len, co
     if (!rc) rc = dip_xml_parse_memory((const char *)buf.data, buf.len, where, doc, eb);
     else rc = dip_err_set(eb, rc, "%s: cannot buffer chunk of %zu bytes", where, len);
     dip_dynbuf_free(&buf);
+    if (!rc && (rc = restore_ids(xmlDocGetRootElement(*doc), where, eb))) {
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+    }
     return rc;
 }
 

@@ -2,6 +2,8 @@
  * (fed whole, truncated at every byte and corrupted at every byte) and flow IDs. */
 #include <CUnit/CUnit.h>
 #include <libxml/tree.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +203,40 @@ static void test_random_id_is_deterministic_keyed_and_spread(void)
     for (int i = 0; i < 16; i++) CU_ASSERT(buckets[i] > 256 / 2 && buckets[i] < 256 * 2);
 }
 
+/* OpenSSL's SIPHASH MAC with an 8-byte output, read little-endian. */
+static uint64_t openssl_siphash(const uint8_t key[16], const uint8_t *in, size_t len)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    size_t size = 8, outlen = 0;
+    uint8_t out[8] = { 0 };
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end() };
+    CU_ASSERT_FATAL(ctx && EVP_MAC_init(ctx, key, 16, params) && EVP_MAC_update(ctx, in, len) &&
+                    EVP_MAC_final(ctx, out, &outlen, sizeof out) && outlen == 8);
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | out[i];
+    return v;
+}
+
+static void test_siphash_equals_openssl_on_random_inputs(void)
+{
+    /* the reference vector of the SipHash paper: key 00..0f, input 00..0e */
+    uint8_t key[16], in[128];
+    for (int i = 0; i < 16; i++) key[i] = (uint8_t)i;
+    for (int i = 0; i < 15; i++) in[i] = (uint8_t)i;
+    CU_ASSERT_EQUAL(dip_siphash24(key, in, 15), 0xa129ca6149be45e5ull);
+    /* every length from 0 to 128 under random keys and inputs */
+    uint32_t r = 12345;
+    for (int round = 0; round < 20; round++)
+        for (size_t len = 0; len <= sizeof in; len++) {
+            for (int i = 0; i < 16; i++) key[i] = (uint8_t)((r = r * 1103515245u + 12345u) >> 16);
+            for (size_t i = 0; i < len; i++) in[i] = (uint8_t)((r = r * 1103515245u + 12345u) >> 16);
+            CU_ASSERT_EQUAL(dip_siphash24(key, in, len), openssl_siphash(key, in, len));
+        }
+}
+
 static void test_structured_id_preserves_key_order(void)
 {
     struct dip_flow a = sample_flow(0, 0), b = a, c = sample_flow(1, 0);
@@ -230,6 +266,7 @@ int dip_suite_flow(void)
     CU_add_test(s, "batch_corruption_at_every_byte_is_detected", test_batch_corruption_at_every_byte_is_detected);
     CU_add_test(s, "batch_stream_of_concatenated_batches", test_batch_stream_of_concatenated_batches);
     CU_add_test(s, "random_id_is_deterministic_keyed_and_spread", test_random_id_is_deterministic_keyed_and_spread);
+    CU_add_test(s, "siphash_equals_openssl_on_random_inputs", test_siphash_equals_openssl_on_random_inputs);
     CU_add_test(s, "structured_id_preserves_key_order", test_structured_id_preserves_key_order);
     return 0;
 }

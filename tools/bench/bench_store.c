@@ -1,7 +1,10 @@
 /* bench_store.c - query figures of one leaf store, measured in one process
  * (as a leaf node holds its store open): point queries on the tank key
  * (p50/p99 over many random keys taken from the store) and a scan query on a
- * non-key attribute (records per second).
+ * non-key attribute (records per second). Point queries are timed twice:
+ * keys drawn per record (so busy hosts come up as often as they occur, and
+ * the slowest queries are those returning a large share of the store) and
+ * keys drawn per distinct host (any host alike).
  *
  * usage: bench_store DIR [POINT_QUERIES] [SCAN_BYTES_THRESHOLD] */
 #include <stdio.h>
@@ -24,25 +27,87 @@ struct sample {
     uint32_t rng;
 };
 
-/* Reservoir sample of source addresses from a full scan. */
-static int take(void *ctx, const struct dip_flow *f)
+/* Reservoir sampling: offers key as the seen-th item. */
+static void offer(struct sample *s, const struct dip_addr *key)
 {
-    struct sample *s = ctx;
     s->seen++;
     if (s->n < s->cap) {
-        s->keys[s->n++] = f->src;
-        return 0;
+        s->keys[s->n++] = *key;
+        return;
     }
     s->rng = s->rng * 1103515245u + 12345u;
     size_t j = (size_t)(s->rng >> 4) % s->seen;
-    if (j < s->cap) s->keys[j] = f->src;
+    if (j < s->cap) s->keys[j] = *key;
+}
+
+struct samples {
+    struct sample per_record, per_host;
+    struct dip_addr last;
+    bool any;
+};
+
+/* Samples source addresses from a full scan in key order (equal keys are
+ * consecutive, so a new key is a new host). */
+static int take(void *ctx, const struct dip_flow *f)
+{
+    struct samples *s = ctx;
+    offer(&s->per_record, &f->src);
+    if (!s->any || memcmp(&s->last, &f->src, sizeof f->src) != 0) offer(&s->per_host, &f->src);
+    s->last = f->src;
+    s->any = true;
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+struct timing {
+    double ms;
+    uint64_t found;
+};
+
+static int cmp_timing(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    double x = ((const struct timing *)a)->ms, y = ((const struct timing *)b)->ms;
     return x < y ? -1 : x > y;
+}
+
+/* Times a point query for each key and prints p50/p99 as NAME_p50_ms etc. */
+static int point_queries(struct dip_store *s, const struct sample *smp, const char *name)
+{
+    struct timing *t = calloc(smp->n ? smp->n : 1, sizeof *t);
+    uint64_t found = 0;
+    double total_ms = 0;
+    for (size_t i = 0; i < smp->n; i++) {
+        char q[128], a[DIP_ADDR_TEXT_MAX];
+        dip_addr_format(&smp->keys[i], a);
+        snprintf(q, sizeof q, "//flow[@src='%s']", a);
+        struct dip_store_answer ans;
+        struct dip_errbuf eb;
+        double t0 = now_ms();
+        if (dip_store_query(s, q, strlen(q), &ans, NULL, &eb)) {
+            fprintf(stderr, "bench_store: %s: %s\n", q, eb.msg);
+            free(t);
+            return -1;
+        }
+        t[i].ms = now_ms() - t0;
+        t[i].found = ans.count;
+        found += ans.count;
+        total_ms += t[i].ms;
+        dip_store_answer_free(&ans);
+    }
+    if (!smp->n) {
+        free(t);
+        return 0;
+    }
+    qsort(t, smp->n, sizeof *t, cmp_timing);
+    size_t p99 = (smp->n * 99) / 100 < smp->n ? (smp->n * 99) / 100 : smp->n - 1;
+    printf("%s_queries,%zu\n", name, smp->n);
+    printf("%s_records_found,%llu\n", name, (unsigned long long)found);
+    printf("%s_p50_ms,%.3f\n", name, t[smp->n / 2].ms);
+    printf("%s_p99_ms,%.3f\n", name, t[p99].ms);
+    printf("%s_p99_records,%llu\n", name, (unsigned long long)t[p99].found);
+    printf("%s_max_records,%llu\n", name, (unsigned long long)t[smp->n - 1].found);
+    printf("%s_us_per_record_found,%.3f\n", name, found ? total_ms * 1e3 / (double)found : 0.0);
+    free(t);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -66,7 +131,10 @@ int main(int argc, char **argv)
     }
     struct dip_store_stats st;
     dip_store_stats(s, &st);
-    struct sample smp = { calloc(nq, sizeof(struct dip_addr)), 0, nq, 0, 7 };
+    struct samples smp;
+    memset(&smp, 0, sizeof smp);
+    smp.per_record = (struct sample){ calloc(nq, sizeof(struct dip_addr)), 0, nq, 0, 7 };
+    smp.per_host = (struct sample){ calloc(nq, sizeof(struct dip_addr)), 0, nq, 0, 11 };
     double t0 = now_ms();
     if (dip_store_scan(s, NULL, take, &smp, NULL, &eb)) {
         fprintf(stderr, "bench_store: %s\n", eb.msg);
@@ -74,29 +142,9 @@ int main(int argc, char **argv)
     }
     double full = now_ms() - t0;
     printf("records,%llu\n", (unsigned long long)st.records);
+    printf("hosts,%zu\n", smp.per_host.seen);
     printf("full_scan_export_rec_per_s,%.0f\n", (double)st.records / (full / 1e3));
-
-    double *lat = calloc(nq, sizeof *lat);
-    uint64_t found = 0;
-    for (size_t i = 0; i < smp.n; i++) {
-        char q[128], a[DIP_ADDR_TEXT_MAX];
-        dip_addr_format(&smp.keys[i], a);
-        snprintf(q, sizeof q, "//flow[@src='%s']", a);
-        struct dip_store_answer ans;
-        double t = now_ms();
-        if (dip_store_query(s, q, strlen(q), &ans, NULL, &eb)) {
-            fprintf(stderr, "bench_store: %s: %s\n", q, eb.msg);
-            return 1;
-        }
-        lat[i] = now_ms() - t;
-        found += ans.count;
-        dip_store_answer_free(&ans);
-    }
-    qsort(lat, smp.n, sizeof *lat, cmp_double);
-    printf("point_queries,%zu\n", smp.n);
-    printf("point_records_found,%llu\n", (unsigned long long)found);
-    printf("point_p50_ms,%.3f\n", lat[smp.n / 2]);
-    printf("point_p99_ms,%.3f\n", lat[(smp.n * 99) / 100 < smp.n ? (smp.n * 99) / 100 : smp.n - 1]);
+    if (point_queries(s, &smp.per_record, "point") || point_queries(s, &smp.per_host, "point_host")) return 1;
 
     char q[128];
     snprintf(q, sizeof q, "count(//flow[@bytes > %llu])", threshold);
@@ -114,7 +162,7 @@ int main(int argc, char **argv)
     dip_store_answer_free(&ans);
     printf("disk_bytes_per_record,%.1f\n", (double)(st.segment_bytes + st.wal_bytes) / (double)st.records);
     dip_store_close(s);
-    free(lat);
-    free(smp.keys);
+    free(smp.per_record.keys);
+    free(smp.per_host.keys);
     return 0;
 }
