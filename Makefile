@@ -8,7 +8,7 @@
 #   make bench-store, bench-collect, ...   benchmarks (tools/bench/)
 
 CC ?= cc
-PKGS := libxml-2.0 libxslt libexslt openssl zlib libuv cunit
+PKGS := libxml-2.0 libxslt libexslt openssl zlib libisal libuv cunit
 BUILD ?= build
 OPT ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -80,7 +80,8 @@ asan: deps
 	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  CC=$(CC) test
 
-demo: all
+demo: deps
+	$(MAKE) all
 	sh tools/demo.sh
 
 # ---- fuzzing (clang + libFuzzer) ----

@@ -56,7 +56,9 @@ static const char usage_text[] =
     "      --seal-records N  seal the active part at N records (default 262144)\n"
     "      --no-seal         leave the records of an ingest's last part in the WAL (by\n"
     "                        default ingest seals them at the end and merges small segments)\n"
-    "      --gzip-level N    compression level of segments, 1-9 (default 4)\n"
+    "      --gzip-level N    zlib compression level of segments, 1-9 (default 4)\n"
+    "      --fast-deflate    compress segments with ISA-L igzip instead: ~5x less CPU\n"
+    "                        for ~20% more disk (what cluster leaves do)\n"
     "      --timeout SECS    query time limit (default 60)\n"
     "      --max-results N   query result limit in records (default 1000000)\n"
     "  -h, --help            this text\n"
@@ -107,6 +109,7 @@ static int parse_args(int argc, char **argv, struct store_args *a)
         { "tank", no_argument, 0, 'T' }, { "seal-records", required_argument, 0, 'S' },
         { "gzip-level", required_argument, 0, 'G' }, { "timeout", required_argument, 0, 'O' },
         { "max-results", required_argument, 0, 'R' }, { "no-seal", no_argument, 0, 'N' },
+        { "fast-deflate", no_argument, 0, 'F' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     memset(a, 0, sizeof *a);
@@ -135,6 +138,7 @@ static int parse_args(int argc, char **argv, struct store_args *a)
         case 'o': a->output = optarg; break;
         case 'T': a->tank = true; break;
         case 'N': a->no_seal = true; break;
+        case 'F': a->opt.fast_deflate = true; break;
         case 'S': if (parse_size(optarg, &n) || !n) return -1; a->opt.seal_records = n; break;
         case 'G': a->opt.gzip_level = atoi(optarg); if (a->opt.gzip_level < 1 || a->opt.gzip_level > 9) return -1; break;
         case 'O': a->opt.max_query_seconds = atof(optarg); break;

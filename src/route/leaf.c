@@ -86,6 +86,10 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
     struct dip_store_options o;
     dip_store_options_default(&o);
     if (n->map->leaf_memory) o.memory_budget = n->map->leaf_memory;
+    /* Sealing is most of a leaf's CPU and deflate most of sealing, and every
+     * record is stored four times: igzip takes ~0.4 us a record where zlib
+     * level 4 takes ~2 us, for ~38 B a record on disk instead of ~31. */
+    o.fast_deflate = true;
     l->opt = o;
     char *dir = l->dir;
     snprintf(l->dir, sizeof l->dir, "%s/store", n->dir);

@@ -64,7 +64,7 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
     j->n = s->nactive;
     j->chunk_records = s->opt.chunk_records;
     j->key = s->man.key;
-    j->level = s->opt.gzip_level;
+    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level;
     j->seq = s->man.next_seq;
     snprintf(j->seg.file, sizeof j->seg.file, "seg-%06llu.xml.gz", (unsigned long long)j->seq);
     j->seg.seq = j->seq;
@@ -197,7 +197,8 @@ static int merge_run(struct dip_store *s, size_t from, size_t to, struct dip_err
     seg.seq = s->man.segs[from].seq; /* keeps its place among the other segments */
     char spath[PATH_MAX];
     dip_store_path(s, seg.file, spath, sizeof spath);
-    if ((rc = dip_segment_write(spath, s->man.key, seg.seq, flows, n, s->opt.chunk_records, s->opt.gzip_level, &seg,
+    if ((rc = dip_segment_write(spath, s->man.key, seg.seq, flows, n, s->opt.chunk_records,
+                                 s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level, &seg,
                                 eb)))
         goto out;
     int fd = open(spath, O_RDONLY | O_CLOEXEC);

@@ -25,6 +25,7 @@ struct dip_store_options {
     size_t seal_records;       /* seal the active part into a segment at this many records (default 262144) */
     size_t chunk_records;      /* records per chunk of a segment (default 1024) */
     int gzip_level;            /* 1..9 (default 4) */
+    bool fast_deflate;         /* deflate segments with igzip (ISA-L) instead of zlib at gzip_level */
     size_t compact_below;      /* segments with fewer records are merged by compaction (default seal_records / 4) */
     size_t max_result_records; /* a query returning more records fails with DIP_ERANGE (default 1,000,000) */
     size_t max_result_bytes;   /* same for the serialized result (default 256 MiB) */

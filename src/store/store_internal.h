@@ -69,8 +69,10 @@ int dip_wal_append(struct dip_wal *w, const uint8_t *batch, size_t len, bool syn
 void dip_wal_close(struct dip_wal *w);
 
 /* ---- segments (segment.c) ---- */
-/* Writes flows (sorted by tank key, stable) as segment file `path`, fsync'd.
- * Fills seg's summaries and chunks (seg->file and seq are the caller's). */
+/* Writes flows (sorted by tank key, stable) as segment file `path`, fsync'd,
+ * deflated at zlib level 1..9 or with igzip for DIP_SEGMENT_FAST. Fills
+ * seg's summaries and chunks (seg->file and seq are the caller's). */
+#define DIP_SEGMENT_FAST 0
 int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
                       size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb);
 /* Reads and inflates one chunk: the XML text of its subtrees into out. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "store/store.h"
 
@@ -288,6 +289,59 @@ static void test_scan_streams_every_record_in_key_order(void)
     dip_store_close(s);
 }
 
+/* Inflates a whole gzip file through zlib's reader (which checks the CRC
+ * and length in the trailer). Returns: the text length, or -1. */
+static long gunzip_length(const char *path)
+{
+    gzFile g = gzopen(path, "rb");
+    if (!g) return -1;
+    char buf[65536];
+    long total = 0;
+    int n;
+    while ((n = gzread(g, buf, sizeof buf)) > 0) total += n;
+    int err;
+    gzerror(g, &err);
+    gzclose(g);
+    return n < 0 || (err != Z_OK && err != Z_STREAM_END) ? -1 : total;
+}
+
+/* Segments deflated with igzip (fast_deflate) hold the same logical
+ * document and are one valid gzip stream for zlib. */
+static void test_fast_deflate_segments_read_like_zlib_ones(void)
+{
+    struct dip_flow f[2500];
+    make_flows(f, 2500, 3);
+    char *text[2];
+    uint64_t n[2];
+    long plain[2];
+    for (int fast = 0; fast < 2; fast++) {
+        struct dip_store_options o;
+        dip_store_options_default(&o);
+        o.seal_records = 100000;
+        o.chunk_records = 128;
+        o.sync = false;
+        o.fast_deflate = fast;
+        char sub[300], seg[400];
+        snprintf(sub, sizeof sub, "%s/%s", dir, fast ? "fast" : "zlib");
+        struct dip_store *s = NULL;
+        struct dip_errbuf eb;
+        CU_ASSERT_EQUAL_FATAL(dip_store_open(sub, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
+        CU_ASSERT_EQUAL(dip_store_insert(s, f, 2500, &eb), DIP_OK);
+        CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
+        text[fast] = query_text(s, "//flow[@dport=22 or @proto=17]", &n[fast]);
+        dip_store_close(s);
+        snprintf(seg, sizeof seg, "%s/seg-000001.xml.gz", sub);
+        plain[fast] = gunzip_length(seg);
+        CU_ASSERT(plain[fast] > 2500 * 100);
+    }
+    CU_ASSERT(n[0] > 100);
+    CU_ASSERT_EQUAL(n[0], n[1]);
+    CU_ASSERT_STRING_EQUAL(text[0], text[1]);
+    CU_ASSERT_EQUAL(plain[0], plain[1]);
+    free(text[0]);
+    free(text[1]);
+}
+
 int dip_suite_store(void)
 {
     /* every test gets a fresh folder */
@@ -306,6 +360,7 @@ int dip_suite_store(void)
     T(test_point_query_on_the_key_skips_chunks);
     T(test_limits_and_errors_are_reported);
     T(test_scan_streams_every_record_in_key_order);
+    T(test_fast_deflate_segments_read_like_zlib_ones);
 #undef T
     return 0;
 }
