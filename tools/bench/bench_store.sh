@@ -21,11 +21,19 @@ row() { echo "$1,$2,$3" | tee -a "$csv"; }
 echo "== $n records (seed 1, IPv4)" >&2
 "$gen" -n "$n" --seed 1 --v6-share 0 --format batch -o "$work/flows.bin" 2>/dev/null
 
-# ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip)
-/usr/bin/time -f "%e %M" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2>/dev/null
-read secs rss < "$work/time"
+# ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip),
+# with zlib level 4 (the default) and with igzip (--fast-deflate, as leaves do)
+/usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2>/dev/null
+read secs rss usr sys < "$work/time"
 dip_rate=$(echo "$n / $secs" | bc)
+dip_cpu=$(echo "scale=2; ($usr + $sys) * 1000000 / $n" | bc)
 dip_rss_ingest=$((rss / 1024))
+/usr/bin/time -f "%e %M %U %S" -o "$work/timef" "$bin" store ingest --fast-deflate --dir "$work/storef" --key src "$work/flows.bin" 2>/dev/null
+read fsecs frss fusr fsys < "$work/timef"
+fast_rate=$(echo "$n / $fsecs" | bc)
+fast_cpu=$(echo "scale=2; ($fusr + $fsys) * 1000000 / $n" | bc)
+fast_disk=$(echo "scale=1; $(du -sb "$work/storef" | cut -f1) / $n" | bc)
+rm -rf "$work/storef"
 /usr/bin/time -f "%e %M" -o "$work/time2" "$bench" "$work/store" "$points" 1000000 > "$work/dip.csv"
 read qsecs qrss < "$work/time2"
 get() { sed -n "s/^$1,//p" "$work/dip.csv"; }
@@ -51,8 +59,13 @@ read nf_scan nf_rss2 < "$work/t4"
 
 row records "$(get records)" "$nf_records"
 row insert_rec_per_s "$dip_rate" "$(echo "$n / ($end - $start)" | bc) (UDP receive at the offered 1M rec/s)"
-row point_query_p50_ms "$(get point_p50_ms)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
-row point_query_p99_ms "$(get point_p99_ms)" "-"
+row insert_cpu_us_per_record "$dip_cpu (zlib level 4)" "-"
+row insert_rec_per_s_fast_deflate "$fast_rate ($fast_cpu us CPU a record; $fast_disk B a record)" "-"
+row point_query_p50_ms "$(get point_p50_ms) (keys drawn per record)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
+row point_query_p99_ms "$(get point_p99_ms) ($(get point_p99_records) records returned)" "-"
+row point_query_per_host_p50_ms "$(get point_host_p50_ms) (keys drawn per host; $(get hosts) hosts)" "-"
+row point_query_per_host_p99_ms "$(get point_host_p99_ms) ($(get point_host_p99_records) records returned)" "-"
+row point_query_us_per_record_returned "$(get point_us_per_record_found)" "-"
 row scan_rec_per_s "$(get scan_rec_per_s)" "$(echo "$nf_records / $nf_scan" | bc)"
 row disk_bytes_per_record "$(get disk_bytes_per_record)" "$(echo "scale=1; $nf_disk / $nf_records" | bc)"
 row peak_rss_mb "ingest $dip_rss_ingest / queries $((qrss / 1024))" "$((nf_rss / 1024))"
