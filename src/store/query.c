@@ -371,32 +371,62 @@ static int key_cmp(const struct dip_flow *a, const struct dip_flow *b, enum dip_
     return dip_flow_key_cmp(a, b, key);
 }
 
+/* Orders two sources by their current records: by key, then earlier source
+ * first. */
+static bool source_before(const struct source *srcs, size_t x, size_t y, enum dip_tank_key key)
+{
+    int c = key_cmp(&srcs[x].flows[srcs[x].pos], &srcs[y].flows[srcs[y].pos], key);
+    return c < 0 || (c == 0 && x < y);
+}
+
+/* Restores the min-heap property of heap[0..n) below position i. */
+static void sift_down(size_t *heap, size_t n, size_t i, const struct source *srcs, enum dip_tank_key key)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && source_before(srcs, heap[l], heap[m], key)) m = l;
+        if (l + 1 < n && source_before(srcs, heap[l + 1], heap[m], key)) m = l + 1;
+        if (m == i) return;
+        size_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
 /* Streams the selected records of every source in document order (a k-way
- * merge on the key; among equal keys, earlier sources first). */
+ * merge on the key through a binary heap of the sources; among equal keys,
+ * earlier sources first). */
 static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
 {
     size_t nsrc = r->s->man.nsegs + 1;
+    enum dip_tank_key key = r->s->man.key;
     struct source *srcs = calloc(nsrc, sizeof *srcs);
-    if (!srcs) return DIP_ENOMEM;
+    size_t *heap = calloc(nsrc, sizeof *heap);
+    if (!srcs || !heap) {
+        free(srcs);
+        free(heap);
+        return DIP_ENOMEM;
+    }
     int rc = DIP_OK;
+    size_t n = 0;
     for (size_t i = 0; i < nsrc && !rc; i++) {
         srcs[i].seg = i < r->s->man.nsegs ? i : SIZE_MAX;
         rc = source_fill(r, &srcs[i]);
+        if (!rc && !srcs[i].done) heap[n++] = i;
     }
-    while (!rc) {
-        struct source *best = NULL;
-        for (size_t i = 0; i < nsrc; i++) {
-            struct source *c = &srcs[i];
-            if (c->done) continue;
-            if (!best || key_cmp(&c->flows[c->pos], &best->flows[best->pos], r->s->man.key) < 0) best = c;
-        }
-        if (!best) break;
+    for (size_t i = n / 2; i-- > 0;) sift_down(heap, n, i, srcs, key);
+    while (!rc && n) {
+        struct source *best = &srcs[heap[0]];
         rc = fn(ctx, &best->flows[best->pos]);
         if (rc) break;
-        if (++best->pos == best->n) rc = source_fill(r, best);
+        if (++best->pos == best->n && (rc = source_fill(r, best))) break;
+        if (best->done) heap[0] = heap[--n];
+        sift_down(heap, n, 0, srcs, key);
     }
     for (size_t i = 0; i < nsrc; i++) free(srcs[i].flows);
     free(srcs);
+    free(heap);
     return rc;
 }
 
