@@ -49,12 +49,15 @@ struct query_run {
     struct timespec deadline;
     struct dip_dynbuf text;          /* inflated chunk text, reused */
     uint64_t chunks_read, chunks_skipped;
+    const struct dip_active_run *runs; /* the active part as sorted runs */
+    size_t nruns;
     struct dip_errbuf *eb;
 };
 
-/* One source of records in key order: a segment or the active part. */
+/* One source of records in key order: a segment or a run of the active part. */
 struct source {
-    size_t seg;                 /* index in the manifest; SIZE_MAX for the active part */
+    size_t seg;                 /* index in the manifest; SIZE_MAX for a run of the active part */
+    size_t run;                 /* which run (with seg SIZE_MAX) */
     size_t next_chunk;
     struct dip_flow *flows;     /* the current chunk's selected records */
     size_t n, pos, cap;
@@ -72,16 +75,24 @@ static size_t source_chunks(const struct query_run *r, const struct source *src)
 {
     if (src->seg != SIZE_MAX) return r->s->man.segs[src->seg].nchunks;
     size_t per = r->s->opt.chunk_records;
-    return (r->s->nactive + per - 1) / per;
+    return (r->runs[src->run].n + per - 1) / per;
 }
 
-/* The records of active chunk i: a slice of the sorted active part. */
-static const struct dip_flow *active_slice(const struct query_run *r, size_t i, size_t *n)
+/* The records of active chunk i: a slice of a sorted run. */
+static const struct dip_flow *active_slice(const struct query_run *r, const struct source *src, size_t i, size_t *n)
 {
-    const struct dip_flow *sorted = dip_store_active_sorted(r->s);
+    const struct dip_active_run *run = &r->runs[src->run];
     size_t per = r->s->opt.chunk_records, start = i * per;
-    *n = r->s->nactive - start < per ? r->s->nactive - start : per;
-    return sorted ? sorted + start : NULL;
+    *n = run->n - start < per ? run->n - start : per;
+    return run->flows + start;
+}
+
+/* Sets the sources of a query: segment i for i < nsegs, then the runs. */
+static void source_init(const struct query_run *r, struct source *src, size_t i)
+{
+    memset(src, 0, sizeof *src);
+    src->seg = i < r->s->man.nsegs ? i : SIZE_MAX;
+    src->run = i < r->s->man.nsegs ? 0 : i - r->s->man.nsegs;
 }
 
 static bool summary_may_match(const struct query_run *r, const struct dip_summary *sum)
@@ -96,9 +107,7 @@ static bool chunk_may_match(const struct query_run *r, const struct source *src,
 {
     if (!r->q) return true;
     if (src->seg != SIZE_MAX) return summary_may_match(r, &r->s->man.segs[src->seg].chunks[i].sum);
-    size_t n;
-    if (!active_slice(r, i, &n)) return true;
-    return summary_may_match(r, &r->s->active_sums[i]);
+    return summary_may_match(r, &r->runs[src->run].sums[i]);
 }
 
 /* The records of chunk i of a source, borrowed until the next call.
@@ -107,8 +116,8 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
                          size_t *n)
 {
     if (src->seg == SIZE_MAX) {
-        *flows = active_slice(r, i, n);
-        return *flows ? DIP_OK : dip_err_set(r->eb, DIP_ENOMEM, "no memory to sort the active records");
+        *flows = active_slice(r, src, i, n);
+        return DIP_OK;
     }
     const struct dip_segment *seg = &r->s->man.segs[src->seg];
     if ((*flows = dip_cache_get_flows(&r->s->cache, seg->file, i, n))) return DIP_OK;
@@ -260,8 +269,8 @@ static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xm
     *owned = true;
     if (src->seg == SIZE_MAX) {
         size_t n;
-        const struct dip_flow *f = active_slice(r, i, &n);
-        *doc = f ? dip_tree_build(r->s->man.key, f, n) : NULL;
+        const struct dip_flow *f = active_slice(r, src, i, &n);
+        *doc = dip_tree_build(r->s->man.key, f, n);
         return *doc ? DIP_OK : dip_err_set(r->eb, DIP_ENOMEM, "no memory to build a tree of %zu records", n);
     }
     const struct dip_segment *seg = &r->s->man.segs[src->seg];
@@ -399,7 +408,7 @@ static void sift_down(size_t *heap, size_t n, size_t i, const struct source *src
  * earlier sources first). */
 static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
 {
-    size_t nsrc = r->s->man.nsegs + 1;
+    size_t nsrc = r->s->man.nsegs + r->nruns;
     enum dip_tank_key key = r->s->man.key;
     struct source *srcs = calloc(nsrc, sizeof *srcs);
     size_t *heap = calloc(nsrc, sizeof *heap);
@@ -411,7 +420,7 @@ static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
     int rc = DIP_OK;
     size_t n = 0;
     for (size_t i = 0; i < nsrc && !rc; i++) {
-        srcs[i].seg = i < r->s->man.nsegs ? i : SIZE_MAX;
+        source_init(r, &srcs[i], i);
         rc = source_fill(r, &srcs[i]);
         if (!rc && !srcs[i].done) heap[n++] = i;
     }
@@ -436,9 +445,10 @@ static int aggregate(struct query_run *r, struct dip_store_answer *ans)
 {
     double total = 0;
     bool any = false;
-    size_t nsrc = r->s->man.nsegs + 1;
+    size_t nsrc = r->s->man.nsegs + r->nruns;
     for (size_t si = 0; si < nsrc && !any; si++) {
-        struct source src = { .seg = si < r->s->man.nsegs ? si : SIZE_MAX };
+        struct source src;
+        source_init(r, &src, si);
         size_t nchunks = source_chunks(r, &src);
         for (size_t i = 0; i < nchunks; i++) {
             if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit");
@@ -654,6 +664,8 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
     r->deadline.tv_nsec += (long)((secs - floor(secs)) * 1e9);
     if (r->deadline.tv_nsec >= 1000000000L) { r->deadline.tv_sec++; r->deadline.tv_nsec -= 1000000000L; }
     if (err_column) *err_column = 0;
+    if (dip_store_active_runs(s, &r->runs, &r->nruns))
+        return dip_err_set(eb, DIP_ENOMEM, "no memory to sort the %zu active records", s->nactive);
     if (!xpath) return DIP_OK;
     struct dip_xpath_error xe = { 0 };
     int rc = dip_xpath_compile(xpath, len, q, &xe);

@@ -22,29 +22,8 @@ static int commit_manifest(struct dip_store *s, struct dip_manifest *m, struct d
     return dip_manifest_write(mpath, m, eb);
 }
 
-const struct dip_flow *dip_store_active_sorted(struct dip_store *s)
-{
-    if (s->sorted_valid) return s->active_sorted;
-    struct dip_flow *p = realloc(s->active_sorted, (s->nactive ? s->nactive : 1) * sizeof *p);
-    if (!p) return NULL;
-    s->active_sorted = p;
-    size_t per = s->opt.chunk_records, nchunks = (s->nactive + per - 1) / per;
-    struct dip_summary *sums = realloc(s->active_sums, (nchunks ? nchunks : 1) * sizeof *sums);
-    if (!sums) return NULL;
-    s->active_sums = sums;
-    memcpy(p, s->active, s->nactive * sizeof *p);
-    dip_store_sort(p, s->nactive, s->man.key);
-    for (size_t c = 0; c < nchunks; c++) {
-        dip_summary_init(&sums[c]);
-        for (size_t i = c * per; i < s->nactive && i < (c + 1) * per; i++) dip_summary_add(&sums[c], &p[i]);
-    }
-    s->sorted_valid = true;
-    return p;
-}
-
 struct dip_store_seal_job {
     const struct dip_flow *active; /* the store's active records (read only while the job runs) */
-    const struct dip_flow *sorted; /* the store's sorted copy when it was valid, else NULL */
     size_t n, chunk_records;
     enum dip_tank_key key;
     int level;
@@ -60,7 +39,6 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
     struct dip_store_seal_job *j = calloc(1, sizeof *j);
     if (!j) return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", s->nactive);
     j->active = s->active;
-    j->sorted = s->sorted_valid ? s->active_sorted : NULL;
     j->n = s->nactive;
     j->chunk_records = s->opt.chunk_records;
     j->key = s->man.key;
@@ -75,19 +53,15 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
 
 int dip_store_seal_write(struct dip_store_seal_job *j, struct dip_errbuf *eb)
 {
-    struct dip_flow *own = NULL;
-    const struct dip_flow *sorted = j->sorted;
-    if (!sorted) {
-        /* the same stable sort dip_store_active_sorted does, on a private copy */
-        own = malloc(j->n * sizeof *own);
-        if (!own) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", j->n);
-        dip_store_hint_huge(own, j->n * sizeof *own);
-        memcpy(own, j->active, j->n * sizeof *own);
-        dip_store_sort(own, j->n, j->key);
-        sorted = own;
-    }
+    /* a stable sort of a private copy: queries may read the active part (and
+     * its runs) meanwhile */
+    struct dip_flow *sorted = malloc(j->n * sizeof *sorted);
+    if (!sorted) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", j->n);
+    dip_store_hint_huge(sorted, j->n * sizeof *sorted);
+    memcpy(sorted, j->active, j->n * sizeof *sorted);
+    dip_store_sort(sorted, j->n, j->key);
     int rc = dip_segment_write(j->spath, j->key, j->seq, sorted, j->n, j->chunk_records, j->level, &j->seg, eb);
-    free(own);
+    free(sorted);
     return rc;
 }
 
@@ -133,7 +107,7 @@ int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *j, int
     s->man = next;
     s->seg_fds[s->man.nsegs - 1] = segfd;
     s->nactive = 0;
-    s->sorted_valid = false;
+    dip_store_active_reset(s);
     free(j);
     return DIP_OK;
 fail:

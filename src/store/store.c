@@ -210,8 +210,8 @@ void dip_store_close(struct dip_store *s)
     free(s->seg_fds);
     dip_manifest_free(&s->man);
     free(s->active);
-    free(s->active_sorted);
-    free(s->active_sums);
+    dip_store_active_reset(s);
+    free(s->runs);
     dip_dynbuf_free(&s->scratch);
     dip_cache_free(&s->cache);
     free(s);
@@ -226,7 +226,6 @@ int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n
     if ((rc = dip_batch_encode(flows, n, &s->scratch))) return dip_err_set(eb, rc, "cannot encode batch of %zu", n);
     if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync, eb))) return rc;
     take_active(s, flows, n);
-    s->sorted_valid = false;
     if (s->nactive >= s->opt.seal_records) {
         /* The records are durable in the WAL already; a failed seal (disk
          * full) is retried at the next insert and does not fail this one. */
@@ -285,7 +284,6 @@ static int insert_tagged(struct dip_store *s, const char *origin, uint64_t seq, 
     if ((rc = dip_wal_append(&s->wal, s->scratch.data, s->scratch.len, s->opt.sync && !deferred, eb))) return rc;
     if (n) {
         take_active(s, flows, n);
-        s->sorted_valid = false;
     }
     dip_dedupe_mark(&s->man.dedupe, origin, seq); /* reserved above */
     if (!deferred && s->nactive >= s->opt.seal_records) {
