@@ -73,7 +73,6 @@ struct leaf {
 #define GROUP_MAX_OPS 64          /* ingest batches committed by one fsync */
 #define GROUP_MAX_BYTES (64u << 20)
 #define QUERIES_BEFORE_JOB 4      /* queries that may pass a waiting exclusive job */
-#define LEAF_MAX_QUEUE 1024
 
 static void store_warn(const char *msg) { fprintf(stderr, "dipstorage node: %s\n", msg); }
 
