@@ -10,7 +10,7 @@
 . tests/e2e/lib.sh.inc
 need python3
 n=${DIP_FAULT_RECORDS:-200000}
-base=$((37000 + ($$ % 400) * 40))
+base=$(free_ports 40)
 client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
 trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; kill -CONT $(cat "$cluster"/nodes/*/pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT

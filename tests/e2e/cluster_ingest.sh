@@ -8,7 +8,7 @@
 . tests/e2e/lib.sh.inc
 need python3
 n=${DIP_INGEST_RECORDS:-1000000}
-base=$((29000 + ($$ % 200) * 40))
+base=$(free_ports 40)
 client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
 refpid=

@@ -14,7 +14,7 @@
 . tests/e2e/lib.sh.inc
 need python3
 n=${DIP_CLUSTER_RECORDS:-200000}
-base=$((21000 + ($$ % 400) * 40))
+base=$(free_ports 40)
 client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
 refpid=

@@ -6,7 +6,7 @@
 . tests/e2e/lib.sh.inc
 need python3
 n=${DIP_RANDOM_RECORDS:-60000}
-base=$((45000 + ($$ % 300) * 40))
+base=$(free_ports 40)
 client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32)) refport=$((base + 33))
 cluster="$WORK/cluster"
 refpid=
