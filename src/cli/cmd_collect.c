@@ -44,6 +44,8 @@ static const char usage_text[] =
     "                         record goes to each\n"
     "  -b, --batch N          records per store insert (default 8192)\n"
     "      --flush-ms MS      write a partial batch after MS milliseconds (default 200)\n"
+    "      --fast-deflate     compress sealed segments with ISA-L igzip instead of\n"
+    "                         zlib: about half the CPU a record, ~20% more disk\n"
     "\n"
     "collector:\n"
     "      --rcvbuf SIZE      UDP receive buffer, e.g. 4M, 16M (default 4M; above\n"
@@ -121,15 +123,18 @@ static void listener_log(void *ctx, int level, const char *msg)
     dip_log((enum dip_log_level)level, "%s", msg);
 }
 
-static int open_stores(struct app *a, const char *dir, int key, int all)
+static int open_stores(struct app *a, const char *dir, int key, int all, int fast_deflate)
 {
     struct dip_errbuf eb = { "" };
+    struct dip_store_options opt;
+    dip_store_options_default(&opt);
+    opt.fast_deflate = fast_deflate != 0;
     for (int k = 0; k < DIP_TANK_KEYS; k++) {
         if (!all && k != key) continue;
         char path[4096];
         if (all) snprintf(path, sizeof path, "%s/%s", dir, dip_tank_key_name((enum dip_tank_key)k));
         else snprintf(path, sizeof path, "%s", dir);
-        if (dip_store_open(path, k, NULL, &a->stores[a->nstores], store_warn, &eb) != DIP_OK) {
+        if (dip_store_open(path, k, &opt, &a->stores[a->nstores], store_warn, &eb) != DIP_OK) {
             dip_error("%s: %s", path, eb.msg);
             return -1;
         }
@@ -335,7 +340,7 @@ static int parse_allow(const char *list, struct dip_addr *allow, size_t *nallow)
 struct args {
     const char *urls[MAX_LISTEN], *dir;
     char *files[64];
-    int nurls, nfiles, key, all, stats_xml;
+    int nurls, nfiles, key, all, stats_xml, fast_deflate;
     struct dip_addr allow[MAX_ALLOW], exporter;
     size_t nallow, rcvbuf, batch;
     long stats_secs, flush_ms, ttimeout, tcp_idle;
@@ -344,12 +349,13 @@ struct args {
 /* Returns 0, 1 for --help (printed), or -1 for a usage error. */
 static int parse_args(int argc, char **argv, struct args *g)
 {
-    enum { O_EXPORTER = 256, O_FLUSH, O_RCVBUF, O_TTIMEOUT, O_TCPIDLE, O_XML };
+    enum { O_EXPORTER = 256, O_FLUSH, O_RCVBUF, O_TTIMEOUT, O_TCPIDLE, O_XML, O_FAST };
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' }, { "read", required_argument, NULL, 'r' },
         { "exporter", required_argument, NULL, O_EXPORTER }, { "dir", required_argument, NULL, 'd' },
         { "key", required_argument, NULL, 'k' }, { "tanks", required_argument, NULL, 't' },
         { "batch", required_argument, NULL, 'b' }, { "flush-ms", required_argument, NULL, O_FLUSH },
+        { "fast-deflate", no_argument, NULL, O_FAST },
         { "rcvbuf", required_argument, NULL, O_RCVBUF }, { "allow", required_argument, NULL, 'a' },
         { "template-timeout", required_argument, NULL, O_TTIMEOUT }, { "tcp-idle", required_argument, NULL, O_TCPIDLE },
         { "stats", required_argument, NULL, 's' }, { "stats-xml", no_argument, NULL, O_XML },
@@ -383,6 +389,7 @@ static int parse_args(int argc, char **argv, struct args *g)
         case O_TCPIDLE: g->tcp_idle = atol(optarg); if (g->tcp_idle <= 0) return -1; break;
         case 's': g->stats_secs = atol(optarg); if (g->stats_secs < 0) return -1; break;
         case O_XML: g->stats_xml = 1; break;
+        case O_FAST: g->fast_deflate = 1; break;
         case 'h': fputs(usage_text, stdout); return 1;
         default: return -1;
         }
@@ -452,7 +459,7 @@ int dip_cmd_collect(int argc, char **argv)
     dip_collect_limits_default(&lim);
     lim.template_timeout_ms = g.nfiles ? 0 : (uint32_t)(g.ttimeout * 1000);
     int rc = DIP_EXIT_FAIL;
-    if (dip_collect_new(&lim, &a.c) == DIP_OK && open_stores(&a, g.dir, g.key, g.all) == 0) {
+    if (dip_collect_new(&lim, &a.c) == DIP_OK && open_stores(&a, g.dir, g.key, g.all, g.fast_deflate) == 0) {
         if (g.nfiles) rc = read_files(&a, g.files, g.nfiles, &g.exporter) ? DIP_EXIT_FAIL : DIP_EXIT_OK;
         else if (run_listeners(&a, &g) == 0) rc = a.store_errors ? DIP_EXIT_FAIL : DIP_EXIT_OK;
         if (g.nfiles || a.nlisteners) print_stats(&a, 1);

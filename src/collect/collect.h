@@ -198,6 +198,7 @@ typedef void (*dip_collect_log_fn)(void *ctx, int level, const char *msg);
 
 struct dip_collect_listen_options {
     size_t udp_rcvbuf;          /* socket receive buffer (default 4 MiB) */
+    uint32_t udp_coalesce_us;   /* pause of a busy loop to let datagrams queue up (default 200, at most 100000; 0: never) */
     uint32_t tcp_idle_ms;       /* a TCP exporter stuck inside a message this long is dropped (default 120 s) */
     size_t tcp_max_sessions;    /* concurrent TCP exporters per listener (default 256) */
     const struct dip_addr *allow; /* exporters allowed (borrowed, must outlive the listener); NULL: all */
@@ -206,6 +207,7 @@ struct dip_collect_listen_options {
     void *log_ctx;
 };
 #define DIP_COLLECT_UDP_RCVBUF (4u << 20)
+#define DIP_COLLECT_UDP_COALESCE_US 200u
 #define DIP_COLLECT_TCP_IDLE_MS 120000u
 #define DIP_COLLECT_TCP_SESSIONS 256
 

@@ -1,5 +1,5 @@
 /* listen.c - the collector's transports on a libuv loop: UDP sockets with a
- * large receive buffer for NetFlow v5/v9 and IPFIX datagrams, and IPFIX over
+ * large receive buffer, read with recvmmsg, for NetFlow v5/v9 and IPFIX datagrams, and IPFIX over
  * TCP (RFC 7011 10.4) with one session per exporter, framed by the message
  * length, an allow-list, and stalled or garbage-sending exporters dropped
  * with a logged reason while the others go on. SCTP is refused clearly. */
@@ -21,6 +21,9 @@
 #define LOG_INFO 1
 #define LOG_WARN 2
 #define LOG_ERROR 3
+
+/* Datagrams one recvmmsg call may return (libuv reads up to 20). */
+#define UDP_BATCH 16
 
 struct session {
     uv_tcp_t tcp; /* first: handles cast back to the session */
@@ -49,7 +52,9 @@ struct dip_collect_listener {
     struct dip_collect_listener_stats st;
     struct session *sessions;
     size_t nsessions;
-    uint8_t ubuf[65536];
+    unsigned wake_datagrams; /* read since the socket was last empty */
+    uint64_t last_empty;     /* uv_hrtime() when it was */
+    uint8_t ubuf[UDP_BATCH * 65536]; /* recvmmsg: one datagram of up to 64 KiB a slot */
 };
 
 void dip_collect_listen_options_default(struct dip_collect_listen_options *o)
@@ -58,6 +63,7 @@ void dip_collect_listen_options_default(struct dip_collect_listen_options *o)
     o->udp_rcvbuf = DIP_COLLECT_UDP_RCVBUF;
     o->tcp_idle_ms = DIP_COLLECT_TCP_IDLE_MS;
     o->tcp_max_sessions = DIP_COLLECT_TCP_SESSIONS;
+    o->udp_coalesce_us = DIP_COLLECT_UDP_COALESCE_US;
 }
 
 static void lg(struct dip_collect_listener *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -116,6 +122,30 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof l->ubuf;
 }
 
+/* Called when a wake-up has emptied the socket. Each wake-up costs a context
+ * switch, epoll_wait and a recvmmsg that finds nothing, which at a few
+ * datagrams a wake-up cost more than decoding their records. So when
+ * wake-ups come more often than one a millisecond and this one read less
+ * than a full batch, the loop pauses udp_coalesce_us and lets the kernel
+ * queue more: the receive buffer holds far more than a pause brings in
+ * (3M records/s: ~20 datagrams in 200 us), records wait at most that long,
+ * and an idle or lightly loaded socket is never paused. Measured on
+ * loopback, NetFlow v5 at 2-3M records/s: 0.18 -> 0.12-0.13 us of CPU a
+ * record. */
+static void coalesce(struct dip_collect_listener *l)
+{
+    uint64_t now = uv_hrtime();
+    int busy = now - l->last_empty < 1000000u;
+    if (busy && l->opt.udp_coalesce_us && l->wake_datagrams < UDP_BATCH) {
+        uint32_t us = l->opt.udp_coalesce_us < 100000 ? l->opt.udp_coalesce_us : 100000;
+        struct timespec ts = { 0, (long)us * 1000 };
+        nanosleep(&ts, NULL);
+        now = uv_hrtime();
+    }
+    l->last_empty = now;
+    l->wake_datagrams = 0;
+}
+
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
 {
     struct dip_collect_listener *l = h->data;
@@ -125,7 +155,12 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         lg(l, LOG_WARN, "udp receive: %s", uv_strerror((int)nread));
         return;
     }
-    if (!from || sockaddr_to_addr(from, &exporter)) return; /* nothing more to read */
+    if (!from) {
+        if (!(flags & UV_UDP_MMSG_FREE)) coalesce(l); /* the socket is empty */
+        return;
+    }
+    if (sockaddr_to_addr(from, &exporter)) return;
+    l->wake_datagrams++;
     l->st.datagrams++;
     if (!allowed(l, &exporter)) {
         l->st.denied++;
@@ -374,7 +409,7 @@ int dip_collect_listen(struct uv_loop_s *loop, struct dip_collect *c, const char
         err = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
         if (!err) err = uv_listen((uv_stream_t *)&l->h.tcp, 128, tcp_connection);
     } else {
-        uv_udp_init(loop, &l->h.udp);
+        uv_udp_init_ex(loop, &l->h.udp, AF_UNSPEC | UV_UDP_RECVMMSG);
         l->h.udp.data = l;
         err = uv_udp_bind(&l->h.udp, (struct sockaddr *)&ss, 0);
         if (!err) {

@@ -213,6 +213,13 @@ in_range "$el" 1.3 3.5 || fail "3000 records at 2000/s took $el s"
 grep -q 'of 3000 records' "$T/paced.err" || fail "--progress printed nothing"
 cmp -s "$T/paced.v9" "$T/file.v9" || fail "pacing changed the output"
 note "pacing ok (3000 records at 2000/s in ${el}s)"
+for f in v5 v9 ipfix; do
+    "$FG" -n 3000 --format $f --preload -o "$T/pre.$f" 2>/dev/null || fail "--preload $f failed"
+    "$FG" -n 3000 --format $f -o "$T/plain.$f" 2>/dev/null
+    cmp -s "$T/pre.$f" "$T/plain.$f" || fail "--preload changed the $f output"
+done
+"$FG" -n 10 --format xml --preload -o /dev/null 2>/dev/null && fail "--preload took XML output"
+note "--preload sends the same packets"
 
 port_base=$(( 20000 + $$ % 20000 ))
 

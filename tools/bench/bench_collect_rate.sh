@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench_collect_rate.sh - the highest loss-free collector rates, side by side:
-# flowgen sends NetFlow v5 (or 20-field IPFIX) over UDP loopback at a stepped
+# flowgen sends NetFlow v5 (or 20-field IPFIX) over UDP loopback, made in
+# memory first (--preload) so that only the sending paces it, at a stepped
 # --rate to, one after the other, `nfcapd -B 4194304`, a decode-only listener
 # (the library's UDP listener and decoders with a sink that drops the records,
 # built here from the C below against build/libdip.a) and `dipstorage collect`
@@ -14,12 +15,17 @@
 # BENCH_RECORDS most records per step (default 2000000), BENCH_SECONDS
 # (default 4: a step sends at most RATE * SECONDS records), BENCH_RATES
 # (target records/s, default "100000 250000 500000 1000000 1500000 2000000
-# 2500000 3000000 3500000 4000000").
+# 2500000 3000000 3500000 4000000"), BENCH_COLLECT_OPTS (options of the
+# storing collector, default "--fast-deflate": how cluster leaves compress),
+# BENCH_LADDERS (default "nfcapd:v5 decode:v5 stored:v5 decode:ipfix20
+# stored:ipfix20").
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 gen="$top/tools/flowgen/flowgen"; bin="$top/dipstorage"; lib="$top/build/libdip.a"
 nmax=${BENCH_RECORDS:-2000000}
 secs=${BENCH_SECONDS:-4}
+copts=${BENCH_COLLECT_OPTS---fast-deflate}
+ladders=${BENCH_LADDERS:-"nfcapd:v5 decode:v5 stored:v5 decode:ipfix20 stored:ipfix20"}
 rates=${BENCH_RATES:-"100000 250000 500000 1000000 1500000 2000000 2500000 3000000 3500000 4000000"}
 for f in "$gen" "$bin" "$lib"; do [ -e "$f" ] || { echo "missing $f: run make first" >&2; exit 1; }; done
 command -v nfcapd >/dev/null 2>&1 || { echo "nfcapd missing (apt-get install nfdump)" >&2; exit 1; }
@@ -97,7 +103,7 @@ cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1
 # step COLLECTOR FORMAT RATE: one run; prints "received cpu_seconds".
 step() {
     who=$1; fmt=$2; rate=$3
-    genopt="--format v5"; [ "$fmt" = ipfix20 ] && genopt="--format ipfix --ipfix-wide --v6-share 0"
+    genopt="--format v5 --preload"; [ "$fmt" = ipfix20 ] && genopt="--format ipfix --ipfix-wide --v6-share 0 --preload"
     rm -rf "$work/run"; mkdir -p "$work/run"
     case $who in
     nfcapd)
@@ -110,7 +116,7 @@ step() {
         for i in 1 2 3 4 5 6 7 8 9 10; do [ -s "$work/run/log" ] && break; sleep 0.1; done
         port=$(head -1 "$work/run/log") ;;
     stored)
-        "$bin" collect --listen udp://127.0.0.1:0 --dir "$work/run/store" --stats 0 > "$work/run/log" 2>&1 &
+        "$bin" collect --listen udp://127.0.0.1:0 --dir "$work/run/store" --stats 0 $copts > "$work/run/log" 2>&1 &
         pid=$!
         for i in 1 2 3 4 5 6 7 8 9 10; do grep -q 'listening' "$work/run/log" && break; sleep 0.1; done
         port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/run/log") ;;
@@ -139,7 +145,7 @@ summary=""
 ladder() {
     who=$1; fmt=$2; best=0; lossy=0; best_us=""
     for r in $rates; do
-        n=$((r * secs)); [ $n -gt $nmax ] && n=$nmax
+        n=$((r * secs)); [ $n -gt $nmax ] || [ "$r" -eq 0 ] && n=$nmax
         set -- $(step "$who" "$fmt" "$r")
         got=$1; cpu=$2; sent=$3
         loss=$(awk -v g="$got" -v n="$n" 'BEGIN { printf "%.4f", (n - g) * 100 / n }')
@@ -154,9 +160,5 @@ ladder() {
     summary="$summary
 $who $fmt: highest loss-free rate reached $best records/s (CPU ${best_us:-?} us/record there)"
 }
-ladder nfcapd v5
-ladder decode v5
-ladder stored v5
-ladder decode ipfix20
-ladder stored ipfix20
-echo "== up to $nmax records per step; rate: flowgen's target, sent_rate: what it reached$summary" | tee -a "$csv"
+for l in $ladders; do ladder "${l%%:*}" "${l#*:}"; done
+echo "== up to $nmax records per step; stored: dipstorage collect $copts; rate: flowgen's target, sent_rate: what it reached$summary" | tee -a "$csv"
