@@ -5,6 +5,7 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo       the main job: a local storage network fed generated NetFlow, queried
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#                   (or FUZZ_RUNS inputs; FUZZ_TARGETS picks some)
 #   make bench-store, bench-collect, ...   benchmarks (tools/bench/)
 
 CC ?= cc
@@ -85,17 +86,21 @@ demo: deps
 	sh tools/demo.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
+# FUZZ_RUNS=N runs each target for N inputs instead of FUZZ_SECONDS;
+# FUZZ_TARGETS="netflow_v5 ipfix" picks targets (default: all).
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_BUILD := build-fuzz
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 fuzz: deps
 	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT="-O1 -g" \
 	  SANITIZE="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	  n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
-	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  echo "== $$n ($(if $(FUZZ_RUNS),$(FUZZ_RUNS) inputs,$(FUZZ_SECONDS)s))"; \
 	  seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n $$seeds || exit 1; \
+	  $$f $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS)) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n $$seeds || exit 1; \
 	done
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libdip.a
 	clang $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libdip.a $(LDLIBS)
@@ -104,13 +109,14 @@ BENCH_BINS := $(patsubst %.c,%,$(wildcard tools/bench/*.c))
 tools/bench/%: tools/bench/%.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: bench-store bench-xpath bench-collect bench-collect-rate bench-cluster
+bench: bench-store bench-xpath bench-collect bench-cluster
 bench-store: all tools/bench/bench_store
 	sh tools/bench/bench_store.sh
 bench-xpath: tools/bench/bench_xpath
 	./tools/bench/bench_xpath
-bench-collect: tools/bench/bench_collect
+bench-collect: all tools/bench/bench_collect
 	./tools/bench/bench_collect
+	sh tools/bench/bench_collect_rate.sh
 bench-collect-rate: all
 	sh tools/bench/bench_collect_rate.sh
 bench-cluster: all tools/bench/bench_cluster
