@@ -35,6 +35,9 @@ struct dip_net_tls;
 int dip_net_tls_new(const char *ca_pem, const char *cert_pem, const char *key_pem, bool require_client_cert,
                     struct dip_net_tls **out, struct dip_errbuf *eb);
 void dip_net_tls_free(struct dip_net_tls *t);
+/* Client handshakes through t that resumed an earlier session with the same
+ * peer (TLS 1.3 tickets; a client connecting again skips certificates). */
+unsigned long dip_net_tls_resumed(struct dip_net_tls *t);
 
 /* ---- frames (the unit of every node link) ----
  * header: u32 big-endian payload length, u8 type, u64 big-endian request id;

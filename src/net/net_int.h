@@ -5,6 +5,7 @@
 #define DIP_NET_INT_H
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <uv.h>
 
 #include "net/net.h"
@@ -12,11 +13,20 @@
 struct dip_net_tls {
     SSL_CTX *ctx;
     bool require_client_cert;
+    /* As a client: the last resumable session and the peer it is with. */
+    pthread_mutex_t lock;
+    SSL_SESSION *session;
+    char session_peer[80];
+    unsigned long resumed;
 };
 
 /* The TLS engine of a link: OpenSSL reads ciphertext from rbio (filled from
  * the socket) and writes ciphertext to wbio (drained to the socket). */
 SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server);
+/* A client link's session resumption: remember keeps the session of a
+ * finished handshake with peer, resume offers it on a new SSL to the same peer. */
+void dip_net_tls_remember(struct dip_net_tls *t, const char *peer, SSL *ssl);
+void dip_net_tls_resume(struct dip_net_tls *t, const char *peer, SSL *ssl);
 /* Returns: the first queued OpenSSL error reason (static), and clears the queue. */
 const char *dip_net_tls_reason(void);
 

@@ -115,6 +115,7 @@ static void finish(struct dip_net_link *l)
 static void final_close(struct dip_net_link *l)
 {
     if (!l->msg[0]) snprintf(l->msg, sizeof l->msg, "%s: closed", l->peer);
+    if (l->ssl && !l->server && l->tls) dip_net_tls_remember(l->tls, l->peer, l->ssl);
     if (l->resolving) uv_cancel((uv_req_t *)&l->gai);
     if (l->cb.on_close) l->cb.on_close(l, l->code, l->msg, l->ctx);
     l->cb.on_close = NULL;
@@ -703,6 +704,7 @@ int dip_net_link_connect(struct uv_loop_s *loop, struct dip_net_tls *tls, const 
             link_discard(l);
             return dip_err_set(eb, DIP_ENOMEM, "cannot create a TLS session for %s", l->peer);
         }
+        dip_net_tls_resume(tls, l->peer, l->ssl);
         l->rbio = SSL_get_rbio(l->ssl);
         l->wbio = SSL_get_wbio(l->ssl);
     }

@@ -983,6 +983,28 @@ static void test_exchange_round_trip_plain_and_tls(void)
     bg_end(&b);
 }
 
+static void test_tls_client_resumes_its_session(void)
+{
+    struct bg b;
+    int port = bg_start(&b, DIP_NET_LISTEN_SNIFF, true, true);
+    CU_ASSERT_FATAL(port > 0);
+    struct dip_net_tls *ct = tls_for(pki_dir, pki_dir, "client");
+    for (int i = 0; i < 3; i++) {
+        struct dip_dynbuf reply;
+        dip_dynbuf_init(&reply, 1 << 20);
+        struct dip_errbuf eb = { "" };
+        const char *q = "count(//flow)\n";
+        int rc = dip_net_exchange(ct, "127.0.0.1", port, q, strlen(q), 5000, &reply, &eb);
+        CU_ASSERT_EQUAL(rc, DIP_OK);
+        if (rc) printf("\n  exchange %d: %s\n", i, eb.msg);
+        CU_ASSERT_STRING_EQUAL((const char *)reply.data, "result:count(//flow)");
+        dip_dynbuf_free(&reply);
+        CU_ASSERT_EQUAL(dip_net_tls_resumed(ct), (unsigned long)i); /* the first handshake is a full one */
+    }
+    dip_net_tls_free(ct);
+    bg_end(&b);
+}
+
 int dip_suite_net(void)
 {
     CU_pSuite s = CU_add_suite("net", suite_init, suite_clean);
@@ -995,6 +1017,7 @@ int dip_suite_net(void)
                 test_pki_ensure_issues_signed_certs_and_is_idempotent);
     CU_add_test(s, "tls_echo_both_directions_with_20mb_frame", test_tls_echo_both_directions_with_20mb_frame);
     CU_add_test(s, "plain_link_echo", test_plain_link_echo);
+    CU_add_test(s, "tls_client_resumes_its_session", test_tls_client_resumes_its_session);
     CU_add_test(s, "sniff_listener_serves_tls_and_plain", test_sniff_listener_serves_tls_and_plain);
     CU_add_test(s, "client_from_another_ca_is_refused", test_client_from_another_ca_is_refused);
     CU_add_test(s, "server_from_another_ca_is_refused_by_client", test_server_from_another_ca_is_refused_by_client);
