@@ -153,8 +153,64 @@ static const char *parse_flow(const char *p, const char *end, struct dip_flow *f
     return p + 2;
 }
 
-int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, struct dip_flow **flows, size_t *n,
-                     size_t *cap)
+/* The range of keys under an index path (depth elements of names/vals). */
+static void path_range(bool ports, const char *const *names, const int *vals, int depth, struct dip_u128 *lo,
+                       struct dip_u128 *hi)
+{
+    if (ports) {
+        lo->hi = hi->hi = 0;
+        lo->lo = hi->lo = (uint64_t)vals[0];
+        return;
+    }
+    if (names[0][0] == 'o') { /* IPv4, mapped: ::ffff:a.b.c.d */
+        uint64_t prefix = 0;
+        for (int i = 0; i < depth; i++) prefix = (prefix << 8) | (uint64_t)vals[i];
+        int rest = 8 * (4 - depth);
+        uint64_t low = 0xffff00000000ull | (prefix << rest);
+        lo->hi = hi->hi = 0;
+        lo->lo = low;
+        hi->lo = low | ((1ull << rest) - 1);
+        return;
+    }
+    uint8_t a[16], b[16]; /* IPv6: <v6> then 16-bit groups */
+    memset(a, 0, 16);
+    memset(b, 0xff, 16);
+    for (int i = 1; i < depth; i++) {
+        a[2 * (i - 1)] = b[2 * (i - 1)] = (uint8_t)(vals[i] >> 8);
+        a[2 * (i - 1) + 1] = b[2 * (i - 1) + 1] = (uint8_t)vals[i];
+    }
+    lo->hi = lo->lo = hi->hi = hi->lo = 0;
+    for (int k = 0; k < 8; k++) {
+        lo->hi = (lo->hi << 8) | a[k];
+        hi->hi = (hi->hi << 8) | b[k];
+        lo->lo = (lo->lo << 8) | a[8 + k];
+        hi->lo = (hi->lo << 8) | b[8 + k];
+    }
+}
+
+/* Passes over the rest of an index element whose start tag was just read:
+ * its nested index elements and flows, up to and including its end tag.
+ * Only tags are looked at ('<' cannot occur in attribute values). Returns:
+ * the position after the end tag, or NULL when the text ends first. */
+static const char *skip_subtree(const char *p, const char *end)
+{
+    int d = 1;
+    while (p < end && (p = memchr(p, '<', (size_t)(end - p)))) {
+        if (++p >= end) return NULL;
+        if (*p == '/') {
+            if (--d == 0) {
+                p = memchr(p, '>', (size_t)(end - p));
+                return p ? p + 1 : NULL;
+            }
+        } else if (*p != 'f') {
+            d++; /* an index element; flows close themselves */
+        }
+    }
+    return NULL;
+}
+
+int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, const struct dip_chunk_filter *flt,
+                     struct dip_flow **flows, size_t *n, size_t *cap)
 {
     const char *p = text, *end = text + len;
     const char *names[MAX_DEPTH], *fnames[MAX_DEPTH];
@@ -239,6 +295,15 @@ int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, struct
         names[depth] = name;
         vals[depth] = (int)x;
         used[depth++] = false;
+        if (flt) {
+            struct dip_u128 lo, hi;
+            path_range(ports, names, vals, depth, &lo, &hi);
+            if (!flt->keep(flt->ctx, lo, hi)) {
+                if (!(p = skip_subtree(p, end))) goto refuse;
+                depth--;
+                for (int i = 0; i < depth; i++) used[i] = true; /* it held records, unread */
+            }
+        }
     }
     if (depth) goto refuse;
     return DIP_OK;

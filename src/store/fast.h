@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "flow/flow.h"
+#include "xpath/xpath.h"
 
 /* Appends the records of chunk text (subtrees of a tank element as
  * dip_tree_write_text writes them) to *flows (grown as needed, *n records of
@@ -18,8 +19,21 @@
  * canonical form (then nothing is appended and libxml2 must parse it: that
  * also reports errors properly); DIP_ENOMEM. With DIP_OK, writing the records
  * back with dip_tree_write_text gives the same text up to whitespace. */
-int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, struct dip_flow **flows, size_t *n,
-                     size_t *cap);
+struct dip_chunk_filter;
+int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, const struct dip_chunk_filter *flt,
+                     struct dip_flow **flows, size_t *n, size_t *cap);
+
+/* Which index subtrees dip_chunk_decode decodes (NULL: all): keep gets the
+ * range of tank keys a subtree holds (the analyser's value space: addresses
+ * as 128-bit numbers, IPv4 mapped) and returns false to skip it unread. A
+ * skipped subtree is passed over by its tags alone (several times faster
+ * than decoding its records), so a point query reads a chunk in a fraction
+ * of a full decode; the records appended are then only those of the kept
+ * subtrees, and must not be cached as the chunk. */
+struct dip_chunk_filter {
+    bool (*keep)(void *ctx, struct dip_u128 lo, struct dip_u128 hi);
+    void *ctx;
+};
 
 /* Builds a <tank key> document of flows (sorted by key) like dip_tree_build,
  * with each flow element's _private set to (void *)(index + 1). */

@@ -141,7 +141,7 @@ int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flow
         snprintf(where, sizeof where, "%s chunk %zu", seg->file, c);
         rc = dip_segment_read_chunk(s->seg_fds[i], seg->file, &seg->chunks[c], &text, eb);
         if (!rc) {
-            rc = dip_chunk_decode(s->man.key, (const char *)text.data, text.len, flows, n, cap);
+            rc = dip_chunk_decode(s->man.key, (const char *)text.data, text.len, NULL, flows, n, cap);
             if (rc != DIP_EAGAIN) continue; /* decoded, or out of memory */
         }
         if (!rc || rc == DIP_EAGAIN)

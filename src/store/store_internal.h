@@ -152,10 +152,14 @@ struct dip_cache_entry {
     size_t bytes;    /* estimate: records * DIP_TREE_BYTES_PER_RECORD */
     uint64_t used;   /* clock of the last use */
 };
+#define DIP_CACHE_SEEN 16384 /* chunks remembered as read once (a power of two) */
 struct dip_cache {
     struct dip_cache_entry *entries;
     size_t n, cap, bytes, budget;
     uint64_t clock, hits, misses;
+    uint32_t *index;  /* open addressing: entry number + 1, 0 empty; rebuilt when entries move */
+    size_t index_cap; /* a power of two, at least twice n */
+    uint64_t *seen;   /* DIP_CACHE_SEEN fingerprints and read counts (dip_cache_reads) */
 };
 void dip_cache_init(struct dip_cache *c, size_t budget);
 void dip_cache_free(struct dip_cache *c);
@@ -169,6 +173,13 @@ bool dip_cache_put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPt
  * when absent); put takes ownership of flows when it returns true. */
 const struct dip_flow *dip_cache_get_flows(struct dip_cache *c, const char *file, size_t chunk, size_t *n);
 bool dip_cache_put_flows(struct dip_cache *c, const char *file, size_t chunk, struct dip_flow *flows, size_t n);
+/* Returns how often chunk of file was read before (0..7; approximate: a
+ * table of DIP_CACHE_SEEN fingerprints, newer overwriting older), and counts
+ * this read. A query narrowed on the key decodes only the subtrees it needs
+ * from a chunk read less than DIP_CACHE_ADMIT times before, and decodes and
+ * caches the whole chunk after that. */
+#define DIP_CACHE_ADMIT 7
+unsigned dip_cache_reads(struct dip_cache *c, const char *file, size_t chunk);
 /* Drops every tree of a segment file (after compaction replaced it). */
 void dip_cache_forget(struct dip_cache *c, const char *file);
 

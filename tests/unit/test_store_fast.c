@@ -82,7 +82,7 @@ static void check_roundtrip(enum dip_tank_key key, bool v6)
     CU_ASSERT(explicit_ids > 0 && explicit_ids < N / 2);
     CU_ASSERT_EQUAL(written_ids, explicit_ids);
     size_t n = 0, cap = 0;
-    CU_ASSERT_EQUAL(dip_chunk_decode(key, (const char *)text.data, text.len, &got, &n, &cap), DIP_OK);
+    CU_ASSERT_EQUAL(dip_chunk_decode(key, (const char *)text.data, text.len, NULL, &got, &n, &cap), DIP_OK);
     CU_ASSERT_EQUAL_FATAL(n, N);
     text_of(f, N, &a);
     text_of(got, n, &b);
@@ -114,11 +114,74 @@ static void test_chunk_text_decodes_to_the_records_written(void)
     check_roundtrip(DIP_KEY_DPORT, true);
 }
 
+/* A filter keeping the subtrees that may hold a key in [lo, hi]; counts calls. */
+struct keep_range {
+    struct dip_u128 lo, hi;
+    size_t calls;
+};
+static int u128_cmp(struct dip_u128 a, struct dip_u128 b)
+{
+    return a.hi != b.hi ? (a.hi < b.hi ? -1 : 1) : a.lo != b.lo ? (a.lo < b.lo ? -1 : 1) : 0;
+}
+static bool keep_range(void *ctx, struct dip_u128 lo, struct dip_u128 hi)
+{
+    struct keep_range *k = ctx;
+    k->calls++;
+    CU_ASSERT(u128_cmp(lo, hi) <= 0);
+    return u128_cmp(hi, k->lo) >= 0 && u128_cmp(lo, k->hi) <= 0;
+}
+
+/* Decoding with a filter gives exactly the records whose key is in the
+ * range (plus none outside the kept subtrees), for a point and for a range. */
+static void check_filtered(enum dip_tank_key key, bool v6)
+{
+    struct dip_flow *f = calloc(N, sizeof *f), *got = NULL;
+    make_flows(f, N, v6);
+    dip_store_sort(f, N, key);
+    struct dip_dynbuf text;
+    dip_dynbuf_init(&text, 1 << 26);
+    CU_ASSERT_EQUAL_FATAL(dip_tree_write_text(key, f, N, &text), DIP_OK);
+    enum summary_field sf = key == DIP_KEY_SRC ? SUM_SRC : key == DIP_KEY_DST ? SUM_DST
+                          : key == DIP_KEY_SPORT ? SUM_SPORT : SUM_DPORT;
+    for (int trial = 0; trial < 2; trial++) {
+        struct keep_range k = { dip_summary_value(&f[N / 3], sf), dip_summary_value(&f[N / 3], sf), 0 };
+        if (trial) k.hi = dip_summary_value(&f[N / 2], sf); /* a range over several keys */
+        size_t n = 0, cap = 0, want = 0;
+        struct dip_chunk_filter flt = { keep_range, &k };
+        CU_ASSERT_EQUAL_FATAL(dip_chunk_decode(key, (const char *)text.data, text.len, &flt, &got, &n, &cap), DIP_OK);
+        CU_ASSERT(k.calls > 0);
+        size_t j = 0;
+        for (size_t i = 0; i < N; i++) {
+            struct dip_u128 v = dip_summary_value(&f[i], sf);
+            if (u128_cmp(v, k.lo) < 0 || u128_cmp(v, k.hi) > 0) continue;
+            want++;
+            /* the kept records come in order, each equal to the one written */
+            while (j < n && u128_cmp(dip_summary_value(&got[j], sf), v) < 0) j++;
+            CU_ASSERT(j < n && memcmp(&got[j], &f[i], sizeof f[i]) == 0);
+            j++;
+        }
+        CU_ASSERT(want > 0);
+        CU_ASSERT_EQUAL(n, want); /* ports and full addresses: a kept subtree is exactly the range */
+    }
+    free(got);
+    free(f);
+    dip_dynbuf_free(&text);
+}
+
+static void test_chunk_filter_decodes_only_the_kept_subtrees(void)
+{
+    check_filtered(DIP_KEY_SRC, false);
+    check_filtered(DIP_KEY_SRC, true);
+    check_filtered(DIP_KEY_DST, false);
+    check_filtered(DIP_KEY_SPORT, false);
+    check_filtered(DIP_KEY_DPORT, true);
+}
+
 static int decode(const char *text)
 {
     struct dip_flow *f = NULL;
     size_t n = 0, cap = 0;
-    int rc = dip_chunk_decode(DIP_KEY_SRC, text, strlen(text), &f, &n, &cap);
+    int rc = dip_chunk_decode(DIP_KEY_SRC, text, strlen(text), NULL, &f, &n, &cap);
     if (rc) CU_ASSERT_EQUAL(n, 0);
     free(f);
     return rc;
@@ -286,6 +349,7 @@ int dip_suite_store_fast(void)
         if (!t) return -1;                                                             \
     } while (0)
     T(test_chunk_text_decodes_to_the_records_written);
+    T(test_chunk_filter_decodes_only_the_kept_subtrees);
     T(test_non_canonical_text_is_left_to_libxml2);
     T(test_fast_evaluator_agrees_with_libxml2);
     T(test_marked_tree_points_back_to_records);
