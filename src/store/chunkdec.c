@@ -299,13 +299,16 @@ int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, const 
             struct dip_u128 lo, hi;
             path_range(ports, names, vals, depth, &lo, &hi);
             if (!flt->keep(flt->ctx, lo, hi)) {
-                if (!(p = skip_subtree(p, end))) goto refuse;
+                if (!(p = skip_subtree(p, end))) {
+                    if (!flt->prefix) goto refuse;
+                    p = end; /* a first part may end inside it */
+                }
                 depth--;
                 for (int i = 0; i < depth; i++) used[i] = true; /* it held records, unread */
             }
         }
     }
-    if (depth) goto refuse;
+    if (depth && !(flt && flt->prefix)) goto refuse;
     return DIP_OK;
 refuse:
     *n = start;

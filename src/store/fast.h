@@ -33,6 +33,7 @@ int dip_chunk_decode(enum dip_tank_key key, const char *text, size_t len, const 
 struct dip_chunk_filter {
     bool (*keep)(void *ctx, struct dip_u128 lo, struct dip_u128 hi);
     void *ctx;
+    bool prefix; /* the text is a chunk's first part, cut after a flow: index elements may stay open */
 };
 
 /* Builds a <tank key> document of flows (sorted by key) like dip_tree_build,

@@ -47,6 +47,7 @@ struct query_run {
     enum dip_xpath_shape shape;
     bool cache;                      /* keep parsed chunks: the query is selective on the key */
     bool narrow;                     /* the query constrains the tank key: decode only its subtrees */
+    struct dip_u128 key_max;         /* with narrow: the largest key it can select */
     struct timespec deadline;
     struct dip_dynbuf text;          /* inflated chunk text, reused */
     uint64_t chunks_read, chunks_skipped;
@@ -118,6 +119,42 @@ static bool keep_subtree(void *ctx, struct dip_u128 lo, struct dip_u128 hi)
     return dip_xpath_may_match(r->q, key, (enum dip_xpath_key)key, lo, hi);
 }
 
+/* For dip_segment_read_chunk_until: a chunk's text is in key order, so once
+ * a complete flow has a key above everything the query can select, the text
+ * up to that flow is all it needs. Returns that length, or 0 to go on. */
+static size_t past_key_max(void *ctx, const char *text, size_t len)
+{
+    const struct query_run *r = ctx;
+    static const char *const attr[] = { " src=\"", " dst=\"", " sport=\"", " dport=\"" };
+    int key = r->s->man.key;
+    const char *close = NULL;
+    for (const char *p = text + len - 1; p > text && !close && text + len - p < 4096; p--)
+        if (p[-1] == '/' && p[0] == '>') close = p + 1;
+    if (!close) return 0;
+    const char *open = memrchr(text, '<', (size_t)(close - text));
+    if (!open || strncmp(open, "<flow ", 6) != 0) return 0;
+    size_t alen = strlen(attr[key]);
+    const char *v = memmem(open, (size_t)(close - open), attr[key], alen);
+    if (!v) return 0;
+    v += alen;
+    const char *q = memchr(v, '"', (size_t)(close - v));
+    if (!q) return 0;
+    struct dip_u128 k = { 0, 0 };
+    if (key == DIP_KEY_SRC || key == DIP_KEY_DST) {
+        struct dip_addr a;
+        if (dip_addr_parse(v, (size_t)(q - v), &a) != DIP_OK) return 0;
+        for (int b = 0; b < 8; b++) k.hi = (k.hi << 8) | a.b[b];
+        for (int b = 8; b < 16; b++) k.lo = (k.lo << 8) | a.b[b];
+    } else {
+        for (const char *p = v; p < q; p++) {
+            if (*p < '0' || *p > '9') return 0;
+            k.lo = k.lo * 10 + (uint64_t)(*p - '0');
+        }
+    }
+    bool above = k.hi != r->key_max.hi ? k.hi > r->key_max.hi : k.lo > r->key_max.lo;
+    return above ? (size_t)(close - text) : 0;
+}
+
 /* The records of chunk i of a source, borrowed until the next call.
  * DIP_EAGAIN: the chunk's text is not canonical, use chunk_doc. */
 static int chunk_records(struct query_run *r, const struct source *src, size_t i, const struct dip_flow **flows,
@@ -129,16 +166,19 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
     }
     const struct dip_segment *seg = &r->s->man.segs[src->seg];
     if ((*flows = dip_cache_get_flows(&r->s->cache, seg->file, i, n))) return DIP_OK;
-    int rc = dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
+    bool filtered = r->narrow && dip_cache_reads(&r->s->cache, seg->file, i) < DIP_CACHE_ADMIT;
+    int rc = filtered ? dip_segment_read_chunk_until(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text,
+                                                     past_key_max, r, r->eb)
+                      : dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
     if (rc) return rc;
-    if (r->narrow && dip_cache_reads(&r->s->cache, seg->file, i) < DIP_CACHE_ADMIT) {
+    if (filtered) {
         /* A query narrowed on the key, on a chunk read rarely: only the
          * subtrees the constraint reaches (a point query reads a chunk ~4x
          * faster than decoding all of it), not cached. A chunk asked for
          * often is decoded whole and cached below: random point queries
          * meet in a chunk now and then, and paying a full decode for each
          * such meeting made them slower than never caching. */
-        struct dip_chunk_filter flt = { keep_subtree, r };
+        struct dip_chunk_filter flt = { keep_subtree, r, true };
         r->ndec = 0;
         rc = dip_chunk_decode(r->s->man.key, (const char *)r->text.data, r->text.len, &flt, &r->dec, &r->ndec,
                               &r->capdec);
@@ -713,6 +753,11 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
     dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
     r->cache = !unconstrained;
     r->narrow = !unconstrained;
+    if (r->narrow) {
+        size_t nr = dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
+        if (nr) r->key_max = ranges[nr - 1].hi;
+        else r->narrow = false; /* nothing can match: the chunks are skipped anyway */
+    }
     if (r->shape == DIP_XPATH_FLOWS || r->shape == DIP_XPATH_COUNT || r->shape == DIP_XPATH_SUM ||
         r->shape == DIP_XPATH_BOOLEAN) {
         static const enum dip_fastq_kind kinds[] = { DIP_FASTQ_FLOWS, DIP_FASTQ_COUNT, DIP_FASTQ_SUM, DIP_FASTQ_BOOLEAN };

@@ -268,6 +268,14 @@ out:
 int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
                            struct dip_errbuf *eb)
 {
+    return dip_segment_read_chunk_until(fd, file, c, out, NULL, NULL, eb);
+}
+
+#define INFLATE_STEP ((size_t)32 << 10) /* output of one step when a caller may stop early */
+
+int dip_segment_read_chunk_until(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
+                                 dip_segment_enough_fn enough, void *ctx, struct dip_errbuf *eb)
+{
     if (c->length > CHUNK_TEXT_MAX)
         return dip_err_set(eb, DIP_ECORRUPT, "%s: chunk at byte %llu too long", file, (unsigned long long)c->offset);
     uint8_t *in = malloc(c->length ? c->length : 1);
@@ -303,6 +311,7 @@ int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, 
         size_t want = c->length * 4 > ((size_t)1 << 16) ? c->length * 4 : (size_t)1 << 16;
         if ((rc = dip_dynbuf_reserve(out, want))) break;
         size_t room = out->cap - out->len - 1;
+        if (enough && room > INFLATE_STEP) room = INFLATE_STEP;
         st->next_out = out->data + out->len;
         st->avail_out = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
         uint32_t before = st->avail_out, in_before = st->avail_in;
@@ -314,6 +323,11 @@ int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, 
             break;
         }
         if (st->block_state == ISAL_BLOCK_FINISH || (!st->avail_in && st->avail_out)) break;
+        size_t cut = enough ? enough(ctx, (const char *)out->data, out->len) : 0;
+        if (cut) {
+            out->len = cut < out->len ? cut : out->len;
+            break;
+        }
         if (before == st->avail_out && in_before == st->avail_in) {
             rc = dip_err_set(eb, DIP_ECORRUPT, "%s: chunk at byte %llu does not inflate (no progress)", file,
                              (unsigned long long)c->offset);

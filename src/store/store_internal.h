@@ -78,6 +78,13 @@ int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, con
 /* Reads and inflates one chunk: the XML text of its subtrees into out. */
 int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
                            struct dip_errbuf *eb);
+/* The same, inflating in steps of a few tens of kilobytes and stopping once
+ * enough(ctx, text, len) returns a length n > 0: out then holds the first n
+ * bytes of the chunk's text (a point query needs the text only up to the
+ * first record past its keys: on average half the inflating). */
+typedef size_t (*dip_segment_enough_fn)(void *ctx, const char *text, size_t len);
+int dip_segment_read_chunk_until(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
+                                 dip_segment_enough_fn enough, void *ctx, struct dip_errbuf *eb);
 void dip_segment_free(struct dip_segment *seg);
 
 /* ---- exactly-once batches (dedupe.c) ---- */

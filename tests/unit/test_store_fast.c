@@ -147,7 +147,7 @@ static void check_filtered(enum dip_tank_key key, bool v6)
         struct keep_range k = { dip_summary_value(&f[N / 3], sf), dip_summary_value(&f[N / 3], sf), 0 };
         if (trial) k.hi = dip_summary_value(&f[N / 2], sf); /* a range over several keys */
         size_t n = 0, cap = 0, want = 0;
-        struct dip_chunk_filter flt = { keep_range, &k };
+        struct dip_chunk_filter flt = { keep_range, &k, false };
         CU_ASSERT_EQUAL_FATAL(dip_chunk_decode(key, (const char *)text.data, text.len, &flt, &got, &n, &cap), DIP_OK);
         CU_ASSERT(k.calls > 0);
         size_t j = 0;
