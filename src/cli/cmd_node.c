@@ -3,6 +3,7 @@
  * replicator and access point), until SIGTERM or SIGINT. */
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,12 @@ int dip_cmd_node(int argc, char **argv)
         fputs(usage_text, stderr);
         return DIP_EXIT_USAGE;
     }
+#ifdef __GLIBC__
+    /* Two malloc arenas, not eight per core: the thread pool's workers each
+     * took one, and the memory a seal freed in them stayed with the process
+     * (a leaf with a 192 MiB budget held ~490 MB at 20M records). */
+    mallopt(M_ARENA_MAX, 2);
+#endif
     char base[4096], dirbuf[4200], tlsbuf[4200];
     snprintf(base, sizeof base, "%s", config);
     char *top = dirname(base);

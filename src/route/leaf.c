@@ -8,6 +8,7 @@
  * write / finish) so that queries run while the segment is being written. */
 #include "route/node_int.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,9 @@ static void job_work(uv_work_t *w)
     case JOB_SEAL_FINISH:
         l->job_rc = dip_store_seal_finish(l->store, l->seal, l->seal_rc, &l->job_eb);
         l->seal = NULL;
+#ifdef __GLIBC__
+        malloc_trim(0); /* the sealed records' buffers go back to the system, not only to malloc */
+#endif
         break;
     case JOB_REOPEN:
         dip_store_close(l->store);
