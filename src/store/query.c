@@ -750,14 +750,10 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
      * nobody asks for again; queries narrowed on the key keep theirs. */
     const struct dip_xpath_range *ranges;
     bool unconstrained = true;
-    dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
+    size_t nranges = dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
     r->cache = !unconstrained;
-    r->narrow = !unconstrained;
-    if (r->narrow) {
-        size_t nr = dip_xpath_ranges(*q, s->man.key, (enum dip_xpath_key)s->man.key, &ranges, &unconstrained);
-        if (nr) r->key_max = ranges[nr - 1].hi;
-        else r->narrow = false; /* nothing can match: the chunks are skipped anyway */
-    }
+    r->narrow = !unconstrained && nranges; /* no range: nothing can match, the chunks are skipped anyway */
+    if (r->narrow) r->key_max = ranges[nranges - 1].hi;
     if (r->shape == DIP_XPATH_FLOWS || r->shape == DIP_XPATH_COUNT || r->shape == DIP_XPATH_SUM ||
         r->shape == DIP_XPATH_BOOLEAN) {
         static const enum dip_fastq_kind kinds[] = { DIP_FASTQ_FLOWS, DIP_FASTQ_COUNT, DIP_FASTQ_SUM, DIP_FASTQ_BOOLEAN };

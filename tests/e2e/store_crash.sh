@@ -27,7 +27,9 @@ PY
         "$WORK/rest.xml" 2>"$WORK/ingest.err" &
     pid=$!
     if [ "$kills" -lt 24 ]; then
-        sleep "0.$(printf %02d $(( (round * 37) % 23 + 2 )))" 2>/dev/null || sleep 1
+        # 30-140 ms: short enough that a kill lands before the round's
+        # ingest finishes however fast the store has become
+        sleep "0.$(printf %02d $(( (round * 37) % 12 + 3 )))" 2>/dev/null || sleep 1
         if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
     fi
     wait "$pid" 2>/dev/null || true
