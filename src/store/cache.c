@@ -117,7 +117,9 @@ static bool put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr d
                 size_t nflows, size_t bytes)
 {
     if (bytes > c->budget / 4) return false; /* never let one tree take the cache */
+    bool moved = false; /* an eviction moved an entry: the index is stale */
     while (c->n && c->bytes + bytes > c->budget) {
+        moved = true;
         size_t oldest = 0;
         for (size_t i = 1; i < c->n; i++)
             if (c->entries[i].used < c->entries[oldest].used) oldest = i;
@@ -139,7 +141,13 @@ static bool put(struct dip_cache *c, const char *file, size_t chunk, xmlDocPtr d
     e->bytes = bytes;
     e->used = ++c->clock;
     c->bytes += bytes;
-    reindex(c);
+    if (moved || !c->index || 2 * c->n + 2 > c->index_cap) {
+        reindex(c);
+    } else {
+        size_t k = key_hash(file, chunk, doc == NULL) & (c->index_cap - 1);
+        while (c->index[k]) k = (k + 1) & (c->index_cap - 1);
+        c->index[k] = (uint32_t)c->n;
+    }
     return true;
 }
 

@@ -179,13 +179,8 @@ static void path_range(bool ports, const char *const *names, const int *vals, in
         a[2 * (i - 1)] = b[2 * (i - 1)] = (uint8_t)(vals[i] >> 8);
         a[2 * (i - 1) + 1] = b[2 * (i - 1) + 1] = (uint8_t)vals[i];
     }
-    lo->hi = lo->lo = hi->hi = hi->lo = 0;
-    for (int k = 0; k < 8; k++) {
-        lo->hi = (lo->hi << 8) | a[k];
-        hi->hi = (hi->hi << 8) | b[k];
-        lo->lo = (lo->lo << 8) | a[8 + k];
-        hi->lo = (hi->lo << 8) | b[8 + k];
-    }
+    *lo = dip_u128_from_bytes(a);
+    *hi = dip_u128_from_bytes(b);
 }
 
 /* Passes over the rest of an index element whose start tag was just read:

@@ -143,8 +143,7 @@ static size_t past_key_max(void *ctx, const char *text, size_t len)
     if (key == DIP_KEY_SRC || key == DIP_KEY_DST) {
         struct dip_addr a;
         if (dip_addr_parse(v, (size_t)(q - v), &a) != DIP_OK) return 0;
-        for (int b = 0; b < 8; b++) k.hi = (k.hi << 8) | a.b[b];
-        for (int b = 8; b < 16; b++) k.lo = (k.lo << 8) | a.b[b];
+        k = dip_u128_from_bytes(a.b);
     } else {
         for (const char *p = v; p < q; p++) {
             if (*p < '0' || *p > '9') return 0;
@@ -225,9 +224,7 @@ static struct dip_u128 field_value(const struct dip_flow *f, const struct dip_fi
 {
     struct dip_u128 v = { 0, 0 };
     if (fd->type == DIP_FT_ADDR) {
-        const uint8_t *b = (const uint8_t *)f + fd->offset;
-        for (int k = 0; k < 8; k++) v.hi = (v.hi << 8) | b[k];
-        for (int k = 8; k < 16; k++) v.lo = (v.lo << 8) | b[k];
+        v = dip_u128_from_bytes((const uint8_t *)f + fd->offset);
     } else if (fd->opt_bit && !(f->present & fd->opt_bit)) {
         v.hi = DIP_XPATH_ABSENT_HI;
     } else {

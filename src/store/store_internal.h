@@ -16,6 +16,15 @@ enum summary_field { SUM_SRC, SUM_DST, SUM_SPORT, SUM_DPORT, SUM_PROTO, SUM_PACK
                      SUM_FIELDS };
 extern const char *const dip_summary_names[SUM_FIELDS];
 
+/* A 16-byte address as the analyser's 128-bit number (big-endian). */
+static inline struct dip_u128 dip_u128_from_bytes(const uint8_t b[16])
+{
+    struct dip_u128 v = { 0, 0 };
+    for (int i = 0; i < 8; i++) v.hi = (v.hi << 8) | b[i];
+    for (int i = 8; i < 16; i++) v.lo = (v.lo << 8) | b[i];
+    return v;
+}
+
 struct dip_summary {
     uint64_t count;
     struct dip_u128 min[SUM_FIELDS], max[SUM_FIELDS];

@@ -25,12 +25,7 @@ struct dip_u128 dip_summary_value(const struct dip_flow *f, enum summary_field f
     struct dip_u128 v = { 0, 0 };
     switch (field) {
     case SUM_SRC:
-    case SUM_DST: {
-        const uint8_t *b = field == SUM_SRC ? f->src.b : f->dst.b;
-        for (int i = 0; i < 8; i++) v.hi = (v.hi << 8) | b[i];
-        for (int i = 8; i < 16; i++) v.lo = (v.lo << 8) | b[i];
-        break;
-    }
+    case SUM_DST: v = dip_u128_from_bytes(field == SUM_SRC ? f->src.b : f->dst.b); break;
     case SUM_SPORT: v.lo = f->sport; break;
     case SUM_DPORT: v.lo = f->dport; break;
     case SUM_PROTO: v.lo = f->proto; break;
