@@ -53,7 +53,8 @@ static const char usage_text[] =
     "                        tools/xslt/; a bare name is looked up there)\n"
     "  -o, --output FILE     write the export or result to FILE instead of standard output\n"
     "      --tank            export the logical tank document\n"
-    "      --seal-records N  seal the active part at N records (default 262144)\n"
+    "      --seal-records N  seal the active part at N records (default: the memory budget\n"
+    "                        / 1 KiB, at least 262144)\n"
     "      --no-seal         leave the records of an ingest's last part in the WAL (by\n"
     "                        default ingest seals them at the end and merges small segments)\n"
     "      --gzip-level N    zlib compression level of segments, 1-9 (default 4)\n"
@@ -232,17 +233,21 @@ static int do_ingest(struct store_args *a)
     struct dip_errbuf eb = { { 0 } };
     int rc = batches ? dip_flow_read_batches_fd(fd, name, ingest_batch, &in, &delivered, &eb)
                      : dip_flow_read_xml_fd(fd, name, a->batch, ingest_batch, &in, &delivered, &eb);
-    if (!rc && !a->no_seal) {
-        /* Seal what is left so that later commands need not replay the WAL,
-         * then merge the small segments such endings leave behind. */
-        size_t merged;
-        rc = dip_store_seal(in.s, &in.eb);
-        if (!rc) rc = dip_store_compact(in.s, &merged, &in.eb);
-    }
+    if (!rc && !a->no_seal) rc = dip_store_seal(in.s, &in.eb); /* later commands need not replay the WAL */
     double secs = now_seconds() - in.start;
     if (rc) dip_error("%s", in.eb.msg[0] ? in.eb.msg : eb.msg);
     fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s)%s\n", (unsigned long long)in.stored, secs,
             secs > 0 ? (double)in.stored / secs : 0.0, rc ? "; stopped at the error above" : "");
+    if (!rc && !a->no_seal) {
+        /* then the merges that are due (small segments such endings leave
+         * behind, tiers: dip_store_merge_prepare), timed on their own */
+        size_t merged = 0;
+        double t0 = now_seconds();
+        rc = dip_store_compact(in.s, &merged, &in.eb);
+        if (rc) dip_error("compaction: %s", in.eb.msg);
+        else if (merged)
+            fprintf(stderr, "store: merged %zu segments in %.2f s\n", merged, now_seconds() - t0);
+    }
     dip_store_close(in.s);
     if (in.ack) fclose(in.ack);
     return rc ? DIP_EXIT_FAIL : DIP_EXIT_OK;

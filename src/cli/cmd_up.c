@@ -29,7 +29,8 @@
 static const char up_usage[] =
     "usage: dipstorage up [--dir DIR] [--leaves N] [--fanout N] [--strategy structured|random]\n"
     "                     [--base-port P] [--client-port P] [--netflow-port P] [--ipfix-port P]\n"
-    "                     [--leaf-memory MIB] [--query-timeout S] [--timeout S]\n"
+    "                     [--leaf-memory MIB] [--leaf-seal-records N] [--query-timeout S]\n"
+    "                     [--timeout S]\n"
     "\n"
     "Starts a storage network on this host: four tanks (src, dst, sport, dport),\n"
     "each a root indexer over N leaves, and a front node that collects NetFlow/IPFIX\n"
@@ -49,6 +50,9 @@ static const char up_usage[] =
     "      --netflow-port P  collector UDP port for NetFlow (default 2055)\n"
     "      --ipfix-port P    collector UDP and TCP port for IPFIX (default 4739)\n"
     "  -m, --leaf-memory MIB memory budget of each leaf's store (default: 3 GiB over all leaves)\n"
+    "      --leaf-seal-records N  a leaf seals its active records into a segment at N\n"
+    "                        (default: its budget / 1 KiB, at least 262144); every 8\n"
+    "                        segments of one size are merged into one in the background\n"
     "      --query-timeout S the deadline of a query (default 10): a part of the network\n"
     "                        that has not answered by then is listed as missing\n"
     "  -t, --timeout S       seconds to wait for the nodes to come up (default 30)\n"
@@ -197,7 +201,7 @@ int dip_cmd_up(int argc, char **argv)
         { "base-port", required_argument, 0, 'p' },  { "client-port", required_argument, 0, 'C' },
         { "netflow-port", required_argument, 0, 'N' }, { "ipfix-port", required_argument, 0, 'I' },
         { "leaf-memory", required_argument, 0, 'm' }, { "timeout", required_argument, 0, 't' },
-        { "query-timeout", required_argument, 0, 'Q' },
+        { "query-timeout", required_argument, 0, 'Q' }, { "leaf-seal-records", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },             { 0, 0, 0, 0 },
     };
     struct dip_map_local_options lo;
@@ -223,6 +227,13 @@ int dip_cmd_up(int argc, char **argv)
         case 'I': if (parse_port(optarg, &lo.ipfix_port)) goto bad; break;
         case 'm': lo.leaf_memory = (size_t)atol(optarg) << 20; memory_set = true; break;
         case 't': timeout = atof(optarg); break;
+        case 'R': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (*end || v < 1 || v > ((size_t)1 << 30)) goto bad;
+            lo.leaf_seal_records = (size_t)v;
+            break;
+        }
         case 'Q': {
             double q = atof(optarg);
             if (q < 0.001 || q > 3600) goto bad;

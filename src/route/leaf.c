@@ -5,11 +5,17 @@
  * the waiting batches are appended to the WAL in one step (the store to
  * itself), then made durable by one fsync during which queries may run, and
  * acknowledged after it. Sealing is done in steps too (store_seal_prepare /
- * write / finish) so that queries run while the segment is being written. */
+ * write / finish) so that queries run while the segment is being written.
+ * Compaction (merging segments, src/store/merge.c) runs beside all of it:
+ * its long write step on a thread of its own at a lower CPU priority (nice
+ * 10), so ingest and queries go first when the CPUs are busy, and its short
+ * finish step as an exclusive job. */
 #include "route/node_int.h"
 
 #include <malloc.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +45,7 @@ struct op {
 
 /* The job beside the queries: exclusive ones use the store alone, shared
  * ones may run while a query does. */
-enum job { JOB_NONE, JOB_APPEND, JOB_SYNC, JOB_SEAL_WRITE, JOB_SEAL_FINISH, JOB_REOPEN };
+enum job { JOB_NONE, JOB_APPEND, JOB_SYNC, JOB_SEAL_WRITE, JOB_SEAL_FINISH, JOB_MERGE_FINISH, JOB_REOPEN };
 
 struct leaf {
     struct dip_node *node;
@@ -57,6 +63,13 @@ struct leaf {
     bool reopen;               /* a WAL fsync failed: reopen the store before anything else */
     uint64_t seal_after_ms;    /* after a failed seal, the next try waits until then */
     unsigned passed;           /* queries started while an exclusive job waited */
+    struct dip_store_merge_job *merge; /* a merge being written, or written and waiting for its finish */
+    bool merge_writing;        /* its thread runs */
+    int merge_rc;              /* result of its write step */
+    struct dip_errbuf merge_eb;
+    uv_thread_t merge_thread;
+    uv_async_t *merge_done;    /* the thread's signal to the loop (its own allocation: closed after the leaf) */
+    uint64_t merge_after_ms;   /* after a failed merge, the next try waits until then */
     int job_rc;
     struct dip_errbuf job_eb;
     struct dip_store_stats job_stats;
@@ -66,7 +79,7 @@ struct leaf {
     struct op *qhead, *qtail; /* queries */
     size_t queued;
     struct dip_store_stats stats; /* snapshot taken after each operation */
-    uint64_t ingested, duplicates, queries, groups, seals;
+    uint64_t ingested, duplicates, queries, groups, seals, merges;
     bool closing;
 };
 
@@ -74,6 +87,8 @@ struct leaf {
 #define GROUP_MAX_OPS 64          /* ingest batches committed by one fsync */
 #define GROUP_MAX_BYTES (64u << 20)
 #define QUERIES_BEFORE_JOB 4      /* queries that may pass a waiting exclusive job */
+
+static void after_merge_write(uv_async_t *h);
 
 static void store_warn(const char *msg) { fprintf(stderr, "dipstorage node: %s\n", msg); }
 
@@ -86,6 +101,7 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
     struct dip_store_options o;
     dip_store_options_default(&o);
     if (n->map->leaf_memory) o.memory_budget = n->map->leaf_memory;
+    if (n->map->leaf_seal_records) o.seal_records = n->map->leaf_seal_records;
     /* Sealing is most of a leaf's CPU and deflate most of sealing, and every
      * record is stored four times: igzip takes ~0.4 us a record where zlib
      * level 4 takes ~2 us, for ~38 B a record on disk instead of ~31. */
@@ -106,6 +122,13 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
         return rc;
     }
     dip_store_stats(l->store, &l->stats);
+    if ((l->merge_done = malloc(sizeof *l->merge_done)) && uv_async_init(n->loop, l->merge_done, after_merge_write) == 0) {
+        l->merge_done->data = l;
+    } else { /* no compaction then: the store works without it */
+        free(l->merge_done);
+        l->merge_done = NULL;
+        dip_node_log(n, 3, "leaf: cannot set up compaction; segments will not be merged");
+    }
     *out = l;
     return DIP_OK;
 }
@@ -246,6 +269,10 @@ static void job_work(uv_work_t *w)
         malloc_trim(0); /* the sealed records' buffers go back to the system, not only to malloc */
 #endif
         break;
+    case JOB_MERGE_FINISH:
+        l->job_rc = dip_store_merge_finish(l->store, l->merge, l->merge_rc, &l->job_eb);
+        l->merge = NULL;
+        break;
     case JOB_REOPEN:
         dip_store_close(l->store);
         l->store = NULL;
@@ -269,11 +296,16 @@ static void op_free(struct op *o)
     free(o);
 }
 
+static void close_handle_free(uv_handle_t *h) { free(h); }
+
 static void leaf_free_if_idle(struct leaf *l)
 {
-    if (l->running || l->job != JOB_NONE) return;
+    if (l->running || l->job != JOB_NONE || l->merge_writing) return;
     if (l->seal) dip_store_seal_finish(l->store, l->seal, DIP_EIO, &l->job_eb); /* drops the unfinished segment */
     l->seal = NULL;
+    if (l->merge) dip_store_merge_finish(l->store, l->merge, DIP_EIO, &l->job_eb); /* drops the merged file */
+    l->merge = NULL;
+    if (l->merge_done) uv_close((uv_handle_t *)l->merge_done, close_handle_free);
     if (l->store) dip_store_close(l->store);
     free(l);
 }
@@ -353,6 +385,15 @@ static void after_job(uv_work_t *w, int status)
             }
             if (l->store) l->stats = l->job_stats;
             break;
+        case JOB_MERGE_FINISH:
+            if (l->job_rc) {
+                dip_node_log(l->node, 3, "leaf: merging segments failed (retried in 10 s): %s", l->job_eb.msg);
+                l->merge_after_ms = node_now_ms() + 10000;
+            } else {
+                l->merges++;
+            }
+            if (l->store) l->stats = l->job_stats;
+            break;
         case JOB_REOPEN:
             if (l->job_rc) dip_node_log(l->node, 4, "leaf: cannot reopen the store: %s", l->job_eb.msg);
             else l->stats = l->job_stats;
@@ -402,6 +443,7 @@ static enum job next_exclusive(struct leaf *l)
     if (!l->store) return JOB_NONE;
     if (l->reopen) return JOB_REOPEN;
     if (l->seal) return JOB_SEAL_FINISH;
+    if (l->merge && !l->merge_writing) return JOB_MERGE_FINISH;
     if (dip_store_seal_due(l->store) && node_now_ms() >= l->seal_after_ms)
         return JOB_SEAL_WRITE; /* after its (quick) prepare */
     if (l->head) return JOB_APPEND;
@@ -421,6 +463,55 @@ static void start_query(struct leaf *l)
     }
 }
 
+/* ---- compaction ---- */
+
+static void merge_main(void *arg)
+{
+    struct leaf *l = arg;
+    /* below ingest and queries when the CPUs are busy (this thread only;
+     * it ends with the merge) */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0) { /* not fatal: the merge runs at normal priority */ }
+    l->merge_eb.msg[0] = 0;
+    l->merge_rc = dip_store_merge_write(l->merge, &l->merge_eb);
+    uv_async_send(l->merge_done);
+}
+
+static void after_merge_write(uv_async_t *h)
+{
+    struct leaf *l = h->data;
+    if (!l->merge_writing) return;
+    uv_thread_join(&l->merge_thread);
+    l->merge_writing = false;
+    if (l->merge_rc) dip_node_log(l->node, 3, "leaf: merging segments: %s", l->merge_eb.msg);
+    if (l->closing) {
+        leaf_free_if_idle(l);
+        return;
+    }
+    schedule(l); /* the finish is an exclusive job */
+}
+
+/* Starts a merge when one is due and the store's segment list is not being
+ * changed by a job (preparing reads it). */
+static void maybe_start_merge(struct leaf *l)
+{
+    if (l->merge || !l->store || l->reopen || l->closing || !l->merge_done) return;
+    if (!(l->job == JOB_NONE || job_is_shared(l->job)) || node_now_ms() < l->merge_after_ms) return;
+    if (!dip_store_merge_due(l->store)) return;
+    struct dip_errbuf eb = { { 0 } };
+    struct dip_store_merge_job *j = NULL;
+    if (dip_store_merge_prepare(l->store, &j, &eb) || !j) {
+        if (j == NULL && eb.msg[0]) dip_node_log(l->node, 3, "leaf: cannot merge segments: %s", eb.msg);
+        l->merge_after_ms = node_now_ms() + 10000;
+        return;
+    }
+    l->merge = j;
+    l->merge_writing = true;
+    if (uv_thread_create(&l->merge_thread, merge_main, l) != 0) {
+        l->merge_writing = false;
+        l->merge_rc = dip_err_set(&l->merge_eb, DIP_ENOMEM, "cannot start a thread to merge segments");
+    }
+}
+
 static void refuse_all(struct leaf *l)
 {
     while (l->qhead || l->head) {
@@ -437,6 +528,7 @@ static void schedule(struct leaf *l)
         if (!l->running && l->job == JOB_NONE) refuse_all(l);
         return;
     }
+    maybe_start_merge(l);
     for (;;) {
         enum job ex = l->job == JOB_NONE ? next_exclusive(l) : JOB_NONE;
         bool job_shared_or_idle = l->job == JOB_NONE || job_is_shared(l->job);
@@ -520,12 +612,13 @@ int leaf_status(struct leaf *l, struct dip_dynbuf *out)
     return dip_dynbuf_printf(out,
                              " records=\"%llu\" active=\"%llu\" segments=\"%llu\" disk-bytes=\"%llu\""
                              " ingested=\"%llu\" duplicates=\"%llu\" queries=\"%llu\" queued=\"%zu\""
-                             " groups=\"%llu\" seals=\"%llu\"",
+                             " groups=\"%llu\" seals=\"%llu\" merges=\"%llu\"",
                              (unsigned long long)st->records, (unsigned long long)st->active_records,
                              (unsigned long long)st->segments,
                              (unsigned long long)(st->segment_bytes + st->wal_bytes), (unsigned long long)l->ingested,
                              (unsigned long long)l->duplicates, (unsigned long long)l->queries, l->queued,
-                             (unsigned long long)l->groups, (unsigned long long)l->seals);
+                             (unsigned long long)l->groups, (unsigned long long)l->seals,
+                             (unsigned long long)l->merges);
 }
 
 void leaf_close(struct leaf *l)

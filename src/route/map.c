@@ -468,6 +468,11 @@ static int load_cluster(struct loader *ld, const xmlNode *root)
     if (has && (has < 0 || !parse_u64(text, &mem) || mem > SIZE_MAX))
         return fail(ld, root, DIP_EINVAL, "leaf-memory is not a decimal number of bytes");
     m->leaf_memory = (size_t)mem;
+    uint64_t seal = 0;
+    has = get_attr(root, "leaf-seal-records", text, sizeof text);
+    if (has && (has < 0 || !parse_u64(text, &seal) || seal > SIZE_MAX))
+        return fail(ld, root, DIP_EINVAL, "leaf-seal-records is not a decimal number of records");
+    m->leaf_seal_records = (size_t)seal;
     int rc = DIP_OK;
     for (const xmlNode *c = root->children; c && !rc; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) continue;
@@ -564,6 +569,8 @@ int dip_map_format(const struct dip_map *m, struct dip_dynbuf *b)
     if (!rc) rc = dip_dynbuf_printf(b, "\" strategy=\"%s\" epoch=\"%" PRIu64 "\"",
                                     m->strategy == DIP_MAP_RANDOM ? "random" : "structured", m->epoch);
     if (!rc && m->leaf_memory) rc = dip_dynbuf_printf(b, " leaf-memory=\"%zu\"", m->leaf_memory);
+    if (!rc && m->leaf_seal_records)
+        rc = dip_dynbuf_printf(b, " leaf-seal-records=\"%zu\"", m->leaf_seal_records);
     if (!rc) rc = dip_dynbuf_addstr(b, ">\n");
     for (size_t i = 0; i < m->nnodes && !rc; i++) {
         const struct dip_map_node *n = &m->nodes[i];
@@ -629,7 +636,7 @@ int dip_map_write(const struct dip_map *m, const char *path, struct dip_errbuf *
 bool dip_map_equal(const struct dip_map *a, const struct dip_map *b)
 {
     if (strcmp(a->name, b->name) || a->strategy != b->strategy || a->epoch != b->epoch ||
-        a->leaf_memory != b->leaf_memory || a->nnodes != b->nnodes || a->nmembers != b->nmembers)
+        a->leaf_memory != b->leaf_memory || a->leaf_seal_records != b->leaf_seal_records || a->nnodes != b->nnodes || a->nmembers != b->nmembers)
         return false;
     for (int t = 0; t < DIP_TANK_KEYS; t++)
         if (a->roots[t] != b->roots[t]) return false;
@@ -744,6 +751,7 @@ int dip_map_build_local(const struct dip_map_local_options *o, struct dip_map **
     if (o->fanout) d.fanout = o->fanout;
     d.strategy = o->strategy;
     d.leaf_memory = o->leaf_memory;
+    d.leaf_seal_records = o->leaf_seal_records;
     d.query_timeout_ms = o->query_timeout_ms;
     if (!*d.name || strlen(d.name) >= DIP_MAP_NAME_MAX || d.name[0] == ' ' || d.name[strlen(d.name) - 1] == ' ')
         return dip_err_set(eb, DIP_EINVAL, "build: bad cluster name");
@@ -766,6 +774,7 @@ int dip_map_build_local(const struct dip_map_local_options *o, struct dip_map **
     m->strategy = d.strategy;
     m->epoch = 1;
     m->leaf_memory = d.leaf_memory;
+    m->leaf_seal_records = d.leaf_seal_records;
     int rc = add_node(m, &b.node_cap, "front", d.host, d.base_port, DIP_ROLE_COLLECTOR | DIP_ROLE_ACCESS);
     if (rc) rc = dip_err_set(eb, rc, "build: out of memory");
     m->front.node = 0;

@@ -85,6 +85,7 @@ struct dip_map {
     enum dip_map_strategy strategy;
     uint64_t epoch;
     size_t leaf_memory;          /* memory budget of each leaf's store (bytes; 0: store default) */
+    size_t leaf_seal_records;    /* a leaf seals its active part at this many records (0: store default) */
     struct dip_map_node *nodes;
     size_t nnodes;
     struct dip_map_member *members;
@@ -116,6 +117,7 @@ struct dip_map_local_options {
     size_t fanout;           /* children per indexer (default 16): more leaves make a deeper tree */
     enum dip_map_strategy strategy;
     size_t leaf_memory;      /* 0: the store's default */
+    size_t leaf_seal_records; /* 0: the store's default */
     uint32_t query_timeout_ms; /* 0: the access point's default */
 };
 void dip_map_local_options_default(struct dip_map_local_options *o);

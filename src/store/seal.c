@@ -1,7 +1,7 @@
 /* seal.c - turning records into sealed segments: sealing the active part
  * (segment written and fsync'd, then a fresh WAL, then the manifest replaced
  * atomically, then the old WAL removed: a crash at any point leaves either
- * the old state or the new one) and compaction of small segments. */
+ * the old state or the new one) and statistics. Compaction is merge.c. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -153,94 +153,6 @@ int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flow
     }
     dip_dynbuf_free(&text);
     return rc;
-}
-
-/* Merges segments [from, to) (consecutive in seq order) into one. */
-static int merge_run(struct dip_store *s, size_t from, size_t to, struct dip_errbuf *eb)
-{
-    struct dip_flow *flows = NULL;
-    size_t n = 0, cap = 0;
-    int rc = DIP_OK;
-    for (size_t i = from; !rc && i < to; i++) rc = dip_store_read_segment(s, i, &flows, &n, &cap, eb);
-    if (rc) goto out;
-    dip_store_sort(flows, n, s->man.key); /* stable: ties keep segment order */
-    struct dip_segment seg;
-    memset(&seg, 0, sizeof seg);
-    uint64_t fileno = s->man.next_seq;
-    snprintf(seg.file, sizeof seg.file, "seg-%06llu.xml.gz", (unsigned long long)fileno);
-    seg.seq = s->man.segs[from].seq; /* keeps its place among the other segments */
-    char spath[PATH_MAX];
-    dip_store_path(s, seg.file, spath, sizeof spath);
-    if ((rc = dip_segment_write(spath, s->man.key, seg.seq, flows, n, s->opt.chunk_records,
-                                 s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level, &seg,
-                                eb)))
-        goto out;
-    int fd = open(spath, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = dip_err_sys(eb, errno, "open %s", spath);
-        unlink(spath);
-        dip_segment_free(&seg);
-        goto out;
-    }
-    struct dip_manifest next = s->man;
-    size_t removed = to - from;
-    next.segs = malloc(s->man.nsegs * sizeof *next.segs);
-    if (!next.segs) {
-        close(fd);
-        unlink(spath);
-        dip_segment_free(&seg);
-        rc = DIP_ENOMEM;
-        goto out;
-    }
-    memcpy(next.segs, s->man.segs, from * sizeof *next.segs);
-    next.segs[from] = seg;
-    memcpy(next.segs + from + 1, s->man.segs + to, (s->man.nsegs - to) * sizeof *next.segs);
-    next.nsegs = s->man.nsegs - removed + 1;
-    next.next_seq = fileno + 1;
-    if ((rc = commit_manifest(s, &next, eb))) {
-        free(next.segs);
-        close(fd);
-        unlink(spath);
-        dip_segment_free(&seg);
-        goto out;
-    }
-    for (size_t i = from; i < to; i++) {
-        char old[PATH_MAX];
-        dip_store_path(s, s->man.segs[i].file, old, sizeof old);
-        close(s->seg_fds[i]);
-        unlink(old);
-        dip_cache_forget(&s->cache, s->man.segs[i].file);
-        dip_segment_free(&s->man.segs[i]);
-    }
-    s->seg_fds[from] = fd;
-    memmove(s->seg_fds + from + 1, s->seg_fds + to, (s->man.nsegs - to) * sizeof *s->seg_fds);
-    free(s->man.segs);
-    s->man = next;
-out:
-    free(flows);
-    return rc;
-}
-
-int dip_store_compact(struct dip_store *s, size_t *merged, struct dip_errbuf *eb)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < s->man.nsegs;) {
-        size_t j = i;
-        uint64_t sum = 0;
-        while (j < s->man.nsegs && s->man.segs[j].sum.count < s->opt.compact_below &&
-               sum + s->man.segs[j].sum.count <= s->opt.seal_records) {
-            sum += s->man.segs[j].sum.count;
-            j++;
-        }
-        if (j - i >= 2) {
-            int rc = merge_run(s, i, j, eb);
-            if (rc) return rc;
-            total += j - i;
-        }
-        i = (j > i) ? i + 1 : i + 1;
-    }
-    if (merged) *merged = total;
-    return DIP_OK;
 }
 
 void dip_store_stats(const struct dip_store *s, struct dip_store_stats *st)

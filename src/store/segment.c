@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,94 +176,230 @@ static void run_workers(struct seal_work *work)
     pthread_mutex_destroy(&work->lock);
 }
 
-int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
-                      size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb)
-{
-    struct seal_work work = { .key = key, .level = level == DIP_SEGMENT_FAST ? 1 : level, .fast = level == DIP_SEGMENT_FAST };
-    struct dip_dynbuf text, piece;
-    z_stream z;
-    int rc = DIP_OK, fd = -1;
-    if (!chunk_records) chunk_records = 1024;
-    dip_summary_init(&seg->sum);
-    seg->nchunks = 0;
-    size_t cap = n / chunk_records + 3;
-    seg->chunks = calloc(cap, sizeof *seg->chunks);
-    work.jobs = calloc(cap, sizeof *work.jobs);
-    dip_dynbuf_init(&text, 4096);
-    dip_dynbuf_init(&piece, CHUNK_TEXT_MAX);
-    memset(&z, 0, sizeof z);
-    if (!seg->chunks || !work.jobs || deflateInit2(&z, work.level, Z_DEFLATED, RAW_DEFLATE, 8, Z_FILTERED) != Z_OK) {
-        free(work.jobs);
-        dip_segment_free(seg);
-        return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", n);
-    }
-    work.njobs = plan_chunks(flows, n, key, chunk_records, work.jobs, cap);
-    run_workers(&work);
+/* A segment being written: the gzip stream so far and the chunks written. */
+struct dip_segment_writer {
+    enum dip_tank_key key;
+    int level; /* zlib level, or DIP_SEGMENT_FAST */
+    size_t chunk_records;
+    int fd;
+    char path[PATH_MAX];
+    z_stream z;       /* the header and trailer pieces */
+    bool z_ok;
+    uLong crc;        /* CRC-32 of the text so far */
+    uint64_t total;   /* length of the text so far */
+    uint64_t offset;  /* bytes written */
+    struct dip_segment seg;
+    size_t chunks_cap;
+    struct dip_flow *buf; /* records added but not written yet (a partial chunk at most, between adds) */
+    size_t nbuf, capbuf;
+};
 
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+/* Records buffered by dip_segment_writer_add before they are compressed. */
+#define WRITER_FLUSH_CHUNKS 64
+
+static int writer_fail(struct dip_segment_writer *w, int rc, struct dip_errbuf *eb, const char *what, int e)
+{
+    return e ? dip_err_sys(eb, e, "%s %s", what, w->path) : dip_err_set(eb, rc, "%s %s", what, w->path);
+}
+
+int dip_segment_writer_open(struct dip_segment_writer **out, const char *path, enum dip_tank_key key, uint64_t seq,
+                            size_t chunk_records, int level, struct dip_errbuf *eb)
+{
+    *out = NULL;
+    struct dip_segment_writer *w = calloc(1, sizeof *w);
+    if (!w) return dip_err_set(eb, DIP_ENOMEM, "no memory to write segment %s", path);
+    w->key = key;
+    w->level = level;
+    w->chunk_records = chunk_records ? chunk_records : 1024;
+    w->fd = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    dip_summary_init(&w->seg.sum);
+    if (deflateInit2(&w->z, level == DIP_SEGMENT_FAST ? 1 : level, Z_DEFLATED, RAW_DEFLATE, 8, Z_FILTERED) != Z_OK) {
+        free(w);
+        return dip_err_set(eb, DIP_ENOMEM, "no memory to write segment %s", path);
+    }
+    w->z_ok = true;
+    int rc = DIP_OK;
+    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
         rc = dip_err_sys(eb, errno, "create segment %s", path);
-        goto out;
+        dip_segment_writer_abort(w);
+        return rc;
     }
     /* gzip header (RFC 1952): no name, no mtime, OS unknown */
     static const uint8_t gz_header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255 };
-    uint64_t offset = sizeof gz_header;
-    int e = write_full(fd, gz_header, sizeof gz_header);
-    rc = e ? dip_err_sys(eb, e, "write %s", path)
+    struct dip_dynbuf text, piece;
+    dip_dynbuf_init(&text, 4096);
+    dip_dynbuf_init(&piece, CHUNK_TEXT_MAX);
+    int e = write_full(w->fd, gz_header, sizeof gz_header);
+    rc = e ? writer_fail(w, 0, eb, "write", e)
            : dip_dynbuf_printf(&text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tank key=\"%s\" segment=\"%llu\" "
-                                            "implicit-id=\"siphash-2-4-default\">\n",
+                                      "implicit-id=\"siphash-2-4-default\">\n",
                                dip_tank_key_name(key), (unsigned long long)seq);
-    if (!rc) rc = deflate_piece(&z, text.data, text.len, false, &piece);
-    uLong crc = crc32(0, text.data, (uInt)text.len);
-    uint64_t total = text.len;
-    if (!rc && (e = write_full(fd, piece.data, piece.len))) rc = dip_err_sys(eb, e, "write %s", path);
-    offset += piece.len;
+    if (!rc) rc = deflate_piece(&w->z, text.data, text.len, false, &piece);
+    if (!rc && (e = write_full(w->fd, piece.data, piece.len))) rc = writer_fail(w, 0, eb, "write", e);
+    w->offset = sizeof gz_header + piece.len;
+    w->crc = crc32(0, text.data, (uInt)text.len);
+    w->total = text.len;
+    dip_dynbuf_free(&text);
+    dip_dynbuf_free(&piece);
+    if (rc) {
+        if (!eb->msg[0]) dip_err_set(eb, rc, "cannot start segment %s", path);
+        dip_segment_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return DIP_OK;
+}
+
+/* Compresses and writes the chunks of flows[0..n) (sorted, following what
+ * was written before); unless final, a last chunk that is not full stays
+ * unwritten. Returns DIP_OK with *used set to the records written. */
+static int write_chunks(struct dip_segment_writer *w, const struct dip_flow *flows, size_t n, bool final,
+                        size_t *used, struct dip_errbuf *eb)
+{
+    *used = 0;
+    if (!n) return DIP_OK;
+    struct seal_work work = { .key = w->key, .level = w->level == DIP_SEGMENT_FAST ? 1 : w->level,
+                              .fast = w->level == DIP_SEGMENT_FAST };
+    size_t cap = n / w->chunk_records + 3;
+    work.jobs = calloc(cap, sizeof *work.jobs);
+    if (!work.jobs) return dip_err_set(eb, DIP_ENOMEM, "no memory to seal %zu records", n);
+    work.njobs = plan_chunks(flows, n, w->key, w->chunk_records, work.jobs, cap);
+    if (!final && work.njobs) {
+        struct chunk_job *last = &work.jobs[work.njobs - 1];
+        if (last->flows + last->n == flows + n && last->n < w->chunk_records) { /* may grow with the next records */
+            dip_dynbuf_free(&last->deflated);
+            work.njobs--;
+        }
+    }
+    if (w->seg.nchunks + work.njobs > w->chunks_cap) {
+        size_t ncap = w->chunks_cap * 2 > w->seg.nchunks + work.njobs ? w->chunks_cap * 2 : w->seg.nchunks + work.njobs;
+        struct dip_chunk *c = realloc(w->seg.chunks, ncap * sizeof *c);
+        if (!c) {
+            for (size_t i = 0; i < work.njobs; i++) dip_dynbuf_free(&work.jobs[i].deflated);
+            free(work.jobs);
+            return dip_err_set(eb, DIP_ENOMEM, "no memory for the chunks of %s", w->path);
+        }
+        w->seg.chunks = c;
+        w->chunks_cap = ncap;
+    }
+    run_workers(&work);
+    int rc = DIP_OK, e;
     for (size_t i = 0; !rc && i < work.njobs; i++) {
         struct chunk_job *j = &work.jobs[i];
         if ((rc = j->rc)) {
-            rc = dip_err_set(eb, rc, "cannot compress chunk %zu of %s", i, path);
+            rc = dip_err_set(eb, rc, "cannot compress chunk %zu of %s", w->seg.nchunks, w->path);
             break;
         }
-        struct dip_chunk *c = &seg->chunks[seg->nchunks++];
+        struct dip_chunk *c = &w->seg.chunks[w->seg.nchunks++];
         dip_summary_init(&c->sum);
         for (size_t k = 0; k < j->n; k++) dip_summary_add(&c->sum, &j->flows[k]);
-        dip_summary_merge(&seg->sum, &c->sum);
-        c->offset = offset;
+        dip_summary_merge(&w->seg.sum, &c->sum);
+        c->offset = w->offset;
         c->length = j->deflated.len;
-        if ((e = write_full(fd, j->deflated.data, j->deflated.len))) rc = dip_err_sys(eb, e, "write %s", path);
-        offset += j->deflated.len;
-        crc = crc32_combine(crc, j->crc, (z_off_t)j->text_len);
-        total += j->text_len;
+        if ((e = write_full(w->fd, j->deflated.data, j->deflated.len))) rc = writer_fail(w, 0, eb, "write", e);
+        w->offset += j->deflated.len;
+        w->crc = crc32_combine(w->crc, j->crc, (z_off_t)j->text_len);
+        w->total += j->text_len;
+        *used += j->n;
     }
-    if (!rc) {
-        static const char end[] = "</tank>\n";
-        dip_dynbuf_reset(&piece);
-        rc = deflate_piece(&z, (const uint8_t *)end, sizeof end - 1, true, &piece);
-        crc = crc32_combine(crc, crc32(0, (const Bytef *)end, sizeof end - 1), sizeof end - 1);
-        total += sizeof end - 1;
-        uint8_t trailer[8]; /* CRC-32 and length mod 2^32, little-endian */
-        for (int i = 0; i < 4; i++) {
-            trailer[i] = (uint8_t)(crc >> (8 * i));
-            trailer[4 + i] = (uint8_t)(total >> (8 * i));
-        }
-        if (!rc && (e = write_full(fd, piece.data, piece.len))) rc = dip_err_sys(eb, e, "write %s", path);
-        if (!rc && (e = write_full(fd, trailer, 8))) rc = dip_err_sys(eb, e, "write %s", path);
-        offset += piece.len + 8;
-    }
-    if (!rc && fsync(fd) != 0) rc = dip_err_sys(eb, errno, "fsync segment %s", path);
-    seg->bytes = offset;
-out:
-    if (fd >= 0) close(fd);
-    deflateEnd(&z);
-    dip_dynbuf_free(&text);
-    dip_dynbuf_free(&piece);
     for (size_t i = 0; i < work.njobs; i++) dip_dynbuf_free(&work.jobs[i].deflated);
     free(work.jobs);
-    if (rc) {
-        unlink(path);
-        dip_segment_free(seg);
-    }
     return rc;
+}
+
+int dip_segment_writer_add(struct dip_segment_writer *w, const struct dip_flow *flows, size_t n,
+                           struct dip_errbuf *eb)
+{
+    while (n) {
+        size_t flush = w->chunk_records * WRITER_FLUSH_CHUNKS;
+        if (w->nbuf == w->capbuf) {
+            size_t ncap = w->capbuf ? w->capbuf * 2 : flush + w->chunk_records;
+            struct dip_flow *b = realloc(w->buf, ncap * sizeof *b);
+            if (!b) return dip_err_set(eb, DIP_ENOMEM, "no memory to write %s", w->path);
+            w->buf = b;
+            w->capbuf = ncap;
+        }
+        size_t take = w->capbuf - w->nbuf < n ? w->capbuf - w->nbuf : n;
+        memcpy(w->buf + w->nbuf, flows, take * sizeof *flows);
+        w->nbuf += take;
+        flows += take;
+        n -= take;
+        if (w->nbuf >= flush) {
+            size_t used;
+            int rc = write_chunks(w, w->buf, w->nbuf, false, &used, eb);
+            if (rc) return rc;
+            memmove(w->buf, w->buf + used, (w->nbuf - used) * sizeof *w->buf);
+            w->nbuf -= used;
+        }
+    }
+    return DIP_OK;
+}
+
+int dip_segment_writer_finish(struct dip_segment_writer *w, const struct dip_flow *flows, size_t n,
+                              struct dip_segment *seg, struct dip_errbuf *eb)
+{
+    size_t used;
+    int rc = DIP_OK, e;
+    if (n && w->nbuf) rc = dip_segment_writer_add(w, flows, n, eb);
+    else if (n) rc = write_chunks(w, flows, n, true, &used, eb);
+    if (!rc) rc = write_chunks(w, w->buf, w->nbuf, true, &used, eb);
+    if (!rc) {
+        static const char end[] = "</tank>\n";
+        struct dip_dynbuf piece;
+        dip_dynbuf_init(&piece, CHUNK_TEXT_MAX);
+        rc = deflate_piece(&w->z, (const uint8_t *)end, sizeof end - 1, true, &piece);
+        w->crc = crc32_combine(w->crc, crc32(0, (const Bytef *)end, sizeof end - 1), sizeof end - 1);
+        w->total += sizeof end - 1;
+        uint8_t trailer[8]; /* CRC-32 and length mod 2^32, little-endian */
+        for (int i = 0; i < 4; i++) {
+            trailer[i] = (uint8_t)(w->crc >> (8 * i));
+            trailer[4 + i] = (uint8_t)(w->total >> (8 * i));
+        }
+        if (rc) rc = dip_err_set(eb, rc, "cannot finish %s", w->path);
+        if (!rc && (e = write_full(w->fd, piece.data, piece.len))) rc = writer_fail(w, 0, eb, "write", e);
+        if (!rc && (e = write_full(w->fd, trailer, 8))) rc = writer_fail(w, 0, eb, "write", e);
+        w->offset += piece.len + 8;
+        dip_dynbuf_free(&piece);
+    }
+    if (!rc && fsync(w->fd) != 0) rc = dip_err_sys(eb, errno, "fsync segment %s", w->path);
+    if (rc) {
+        dip_segment_writer_abort(w);
+        return rc;
+    }
+    close(w->fd);
+    w->seg.bytes = w->offset;
+    seg->sum = w->seg.sum;
+    seg->chunks = w->seg.chunks;
+    seg->nchunks = w->seg.nchunks;
+    seg->bytes = w->seg.bytes;
+    deflateEnd(&w->z);
+    free(w->buf);
+    free(w);
+    return DIP_OK;
+}
+
+void dip_segment_writer_abort(struct dip_segment_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->path);
+    }
+    if (w->z_ok) deflateEnd(&w->z);
+    dip_segment_free(&w->seg);
+    free(w->buf);
+    free(w);
+}
+
+int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
+                      size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb)
+{
+    struct dip_segment_writer *w;
+    int rc = dip_segment_writer_open(&w, path, key, seq, chunk_records, level, eb);
+    if (rc) return rc;
+    return dip_segment_writer_finish(w, flows, n, seg, eb);
 }
 
 int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,

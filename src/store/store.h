@@ -22,11 +22,13 @@
 
 struct dip_store_options {
     size_t memory_budget;      /* bytes the store may hold in parsed trees and buffers (default 1 GiB) */
-    size_t seal_records;       /* seal the active part into a segment at this many records (default 262144) */
+    size_t seal_records;       /* seal the active part into a segment at this many records (default: the
+                                  memory budget / 1 KiB, at least 262144) */
     size_t chunk_records;      /* records per chunk of a segment (default 1024) */
     int gzip_level;            /* 1..9 (default 4) */
     bool fast_deflate;         /* deflate segments with igzip (ISA-L) instead of zlib at gzip_level */
     size_t compact_below;      /* segments with fewer records are merged by compaction (default seal_records / 4) */
+    size_t compact_fanin;      /* tiered compaction merges this many segments of one tier (default 8; 1: never) */
     size_t max_result_records; /* a query returning more records fails with DIP_ERANGE (default 1,000,000) */
     size_t max_result_bytes;   /* same for the serialized result (default 256 MiB) */
     double max_query_seconds;  /* a query running longer fails with DIP_ETIMEOUT (default 60) */
@@ -60,8 +62,8 @@ int dip_store_insert(struct dip_store *s, const struct dip_flow *flows, size_t n
 /* Seals the active part into a segment now (no-op when it is empty). */
 int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb);
 
-/* Merges runs of small segments into larger ones. *merged gets how many
- * segments were replaced (may be NULL). */
+/* Merges segments until no merge is due (see dip_store_merge_prepare), all
+ * at once. *merged gets how many segments were replaced (may be NULL). */
 int dip_store_compact(struct dip_store *s, size_t *merged, struct dip_errbuf *eb);
 
 struct dip_store_stats {
@@ -157,5 +159,18 @@ struct dip_store_seal_job;
 int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job, struct dip_errbuf *eb);
 int dip_store_seal_write(struct dip_store_seal_job *job, struct dip_errbuf *eb);
 int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *job, int write_rc, struct dip_errbuf *eb);
+
+/* Compaction in the same three steps: dip_store_merge_prepare picks
+ * consecutive segments to merge (a run of small ones, or compact_fanin of
+ * one tier: merge.c) and *job is NULL when none is due; dip_store_merge_write
+ * reads them and writes the merged segment using the job alone (queries,
+ * inserts and seal steps may run meanwhile on other threads, other merges
+ * may not); dip_store_merge_finish (uses the store) replaces them in the
+ * manifest and frees the job whatever happened. */
+struct dip_store_merge_job;
+bool dip_store_merge_due(const struct dip_store *s);
+int dip_store_merge_prepare(struct dip_store *s, struct dip_store_merge_job **job, struct dip_errbuf *eb);
+int dip_store_merge_write(struct dip_store_merge_job *job, struct dip_errbuf *eb);
+int dip_store_merge_finish(struct dip_store *s, struct dip_store_merge_job *job, int write_rc, struct dip_errbuf *eb);
 
 #endif

@@ -84,6 +84,20 @@ void dip_wal_close(struct dip_wal *w);
 #define DIP_SEGMENT_FAST 0
 int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
                       size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb);
+/* The same written in steps, for records that arrive in key order (a
+ * merge): open, add any number of times, then finish with the last records
+ * (or none); abort drops the file. At most a few thousand records are held
+ * between steps. On failure finish and add leave the writer to abort, except
+ * that a failed finish has aborted it already. */
+struct dip_segment_writer;
+int dip_segment_writer_open(struct dip_segment_writer **w, const char *path, enum dip_tank_key key, uint64_t seq,
+                            size_t chunk_records, int level, struct dip_errbuf *eb);
+int dip_segment_writer_add(struct dip_segment_writer *w, const struct dip_flow *flows, size_t n,
+                           struct dip_errbuf *eb);
+/* Fills seg's summaries, chunks and bytes (file and seq are the caller's). */
+int dip_segment_writer_finish(struct dip_segment_writer *w, const struct dip_flow *flows, size_t n,
+                              struct dip_segment *seg, struct dip_errbuf *eb);
+void dip_segment_writer_abort(struct dip_segment_writer *w);
 /* Reads and inflates one chunk: the XML text of its subtrees into out. */
 int dip_segment_read_chunk(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
                            struct dip_errbuf *eb);

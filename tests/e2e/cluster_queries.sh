@@ -7,6 +7,8 @@
 # of one process holding all the records in local stores (`dipstorage
 # collect --tanks all --read` of the same stream as an IPFIX file, then
 # `dipstorage query --data`), which store_queries.sh holds to xmllint.
+# Leaves seal every 4096 records, so they merge segments (compaction)
+# while the queries run; equal keys keep their order through the merges.
 # DIP_CLUSTER_RECORDS sets the size (default 200,000: the 545 comparisons
 # take ~15 min here; at 1,000,000 they take ~2 h, mostly the reference
 # evaluating contains() and starts-with() over a million records, so the
@@ -21,7 +23,7 @@ refpid=
 trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; [ -z "$refpid" ] || kill "$refpid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 "$DIP_BIN" up --dir "$cluster" --leaves 4 --base-port "$base" --client-port "$client" --netflow-port "$nf" \
-    --ipfix-port "$ipfix" --leaf-memory 128 --query-timeout 60 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "dipstorage up failed"; }
+    --ipfix-port "$ipfix" --leaf-memory 128 --leaf-seal-records 4096 --query-timeout 60 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "dipstorage up failed"; }
 "$DIP_BIN" status --dir "$cluster" > "$WORK/status0.txt" 2>&1 || { cat "$WORK/status0.txt"; fail "a node is down after up"; }
 grep -q 'src-leaf-3' "$WORK/status0.txt" || fail "status does not list the leaves"
 
@@ -110,6 +112,9 @@ note "$i queries: $bad answers differ from the single-store reference, $partial 
 [ "$i" -ge 500 ] || fail "only $i queries compared"
 [ "$partial" = 0 ] || fail "$partial answers were partial on a healthy cluster"
 [ "$bad" = 0 ] || fail "$bad of $i answers differ"
+merges=$("$DIP_BIN" status --dir "$cluster" --xml | grep -o ' merges="[0-9]*"' | tr -dc '0-9\n' | paste -sd+ | bc)
+[ "${merges:-0}" -gt 0 ] || fail "no leaf merged segments (sealing every 4096 records)"
+note "the leaves merged segments $merges times meanwhile"
 
 # the client protocol by hand: nc, and TLS with openssl s_client
 if command -v nc >/dev/null; then

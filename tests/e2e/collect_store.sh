@@ -11,7 +11,7 @@ n=300000
 ssh=$(grep -c 'dport="22"' "$WORK/flows.xml")
 for kind in zlib fast; do
     opt=""; [ $kind = fast ] && opt=--fast-deflate
-    "$DIP_BIN" collect --listen udp://127.0.0.1:0 --dir "$WORK/$kind" --stats 0 $opt > "$WORK/$kind.log" 2>&1 &
+    "$DIP_BIN" collect --listen udp://127.0.0.1:0 --dir "$WORK/$kind" --stats 0 --seal-records 262144 $opt > "$WORK/$kind.log" 2>&1 &
     pid=$!
     port=""
     for i in $(seq 50); do

@@ -212,6 +212,110 @@ static void test_compaction_merges_small_segments_without_changing_answers(void)
     dip_store_close(s);
 }
 
+/* Tiered compaction in its three steps, with a seal between prepare and
+ * write (as a leaf seals while a merge runs): the merged segment replaces
+ * exactly its inputs, answers and the order of equal keys stay the same. */
+static void test_tiered_merge_runs_beside_a_seal_and_keeps_the_document(void)
+{
+    struct dip_store_options o;
+    dip_store_options_default(&o);
+    o.seal_records = 3000;
+    o.chunk_records = 128;
+    o.compact_fanin = 3;
+    o.sync = false;
+    struct dip_store *s = NULL;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
+    static struct dip_flow f[12000];
+    make_flows(f, 12000, 9);
+    for (int i = 0; i < 12; i++) { /* one key in every segment, told apart by bytes */
+        dip_addr_from_v4(&f[i * 1000 + 17].src, 0x0a090909);
+        f[i * 1000 + 17].bytes = 1000 + (uint64_t)i;
+    }
+    CU_ASSERT_FALSE(dip_store_merge_due(s));
+    for (int i = 0; i < 3; i++) /* three sealed segments of tier 0 */
+        CU_ASSERT_EQUAL(dip_store_insert(s, f + i * 3000, 3000, &eb), DIP_OK);
+    CU_ASSERT_TRUE(dip_store_merge_due(s));
+    struct dip_store_merge_job *j = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_merge_prepare(s, &j, &eb), DIP_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f + 9000, 3000, &eb), DIP_OK); /* a fourth segment meanwhile */
+    uint64_t n1, n2;
+    char *before = query_text(s, "//flow[@dport=443]", &n1);
+    char *key_before = query_text(s, "//flow[@src='10.9.9.9']", NULL);
+    char *tree_before = query_text(s, "count(/tank/o/o/o)", NULL);
+    CU_ASSERT_EQUAL(dip_store_merge_finish(s, j, dip_store_merge_write(j, &eb), &eb), DIP_OK);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 2);
+    CU_ASSERT_EQUAL(st.records, 12000);
+    char *after = query_text(s, "//flow[@dport=443]", &n2);
+    char *key_after = query_text(s, "//flow[@src='10.9.9.9']", NULL);
+    char *tree_after = query_text(s, "count(/tank/o/o/o)", NULL);
+    CU_ASSERT_EQUAL(n1, n2);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT_STRING_EQUAL(key_before, key_after);
+    CU_ASSERT_STRING_EQUAL(tree_before, tree_after);
+    const char *p = key_after;
+    for (int i = 0; i < 12; i++) { /* stored order among equal keys */
+        char want[32];
+        snprintf(want, sizeof want, "bytes=\"%d\"", 1000 + i);
+        const char *q = strstr(p, want);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+        p = q;
+    }
+    /* the merged file is named by its first segment and its records; the inputs are gone */
+    char path[400];
+    snprintf(path, sizeof path, "%s/seg-000001-9000.xml.gz", dir);
+    CU_ASSERT_EQUAL(access(path, R_OK), 0);
+    snprintf(path, sizeof path, "%s/seg-000002.xml.gz", dir);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    CU_ASSERT_FALSE(dip_store_merge_due(s)); /* tier 1 and tier 0: nothing to merge */
+    dip_store_close(s);
+    s = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, -1, &o, &s, NULL, &eb), DIP_OK);
+    char *reopened = query_text(s, "//flow[@dport=443]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, reopened);
+    free(before); free(after); free(key_before); free(key_after); free(tree_before); free(tree_after); free(reopened);
+    dip_store_close(s);
+}
+
+/* A merge whose write failed leaves the store as it was, file removed. */
+static void test_failed_merge_changes_nothing(void)
+{
+    struct dip_store_options o;
+    dip_store_options_default(&o);
+    o.seal_records = 1000;
+    o.chunk_records = 128;
+    o.compact_fanin = 2;
+    o.sync = false;
+    struct dip_store *s = NULL;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
+    static struct dip_flow f[2000];
+    make_flows(f, 2000, 10);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 1000, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f + 1000, 1000, &eb), DIP_OK);
+    char *before = query_text(s, "//flow[@proto=17]", NULL);
+    struct dip_store_merge_job *j = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_merge_prepare(s, &j, &eb), DIP_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(dip_store_merge_write(j, &eb), DIP_OK);
+    char path[400];
+    snprintf(path, sizeof path, "%s/seg-000001-2000.xml.gz", dir);
+    CU_ASSERT_EQUAL(access(path, F_OK), 0);
+    CU_ASSERT_EQUAL(dip_store_merge_finish(s, j, DIP_EIO, &eb), DIP_EIO); /* as if the write had failed */
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 2);
+    char *after = query_text(s, "//flow[@proto=17]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    free(before);
+    free(after);
+    dip_store_close(s);
+}
+
 static void test_point_query_on_the_key_skips_chunks(void)
 {
     struct dip_store_options o;
@@ -395,6 +499,8 @@ int dip_suite_store(void)
     T(test_equal_keys_across_segments_keep_insertion_order);
     T(test_torn_wal_tail_is_dropped_with_a_warning);
     T(test_compaction_merges_small_segments_without_changing_answers);
+    T(test_tiered_merge_runs_beside_a_seal_and_keeps_the_document);
+    T(test_failed_merge_changes_nothing);
     T(test_point_query_on_the_key_skips_chunks);
     T(test_limits_and_errors_are_reported);
     T(test_scan_streams_every_record_in_key_order);
