@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +164,15 @@ static int open_store(const struct store_args *a, int key, struct dip_store **s)
     return rc;
 }
 
+/* CPU seconds of the process so far (every thread). */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double now_seconds(void)
 {
     struct timespec t;
@@ -236,8 +246,10 @@ static int do_ingest(struct store_args *a)
     if (!rc && !a->no_seal) rc = dip_store_seal(in.s, &in.eb); /* later commands need not replay the WAL */
     double secs = now_seconds() - in.start;
     if (rc) dip_error("%s", in.eb.msg[0] ? in.eb.msg : eb.msg);
-    fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s)%s\n", (unsigned long long)in.stored, secs,
-            secs > 0 ? (double)in.stored / secs : 0.0, rc ? "; stopped at the error above" : "");
+    double cpu = cpu_seconds();
+    fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s, %.2f us of CPU a record)%s\n",
+            (unsigned long long)in.stored, secs, secs > 0 ? (double)in.stored / secs : 0.0,
+            in.stored ? cpu * 1e6 / (double)in.stored : 0.0, rc ? "; stopped at the error above" : "");
     if (!rc && !a->no_seal) {
         /* then the merges that are due (small segments such endings leave
          * behind, tiers: dip_store_merge_prepare), timed on their own */
@@ -246,7 +258,8 @@ static int do_ingest(struct store_args *a)
         rc = dip_store_compact(in.s, &merged, &in.eb);
         if (rc) dip_error("compaction: %s", in.eb.msg);
         else if (merged)
-            fprintf(stderr, "store: merged %zu segments in %.2f s\n", merged, now_seconds() - t0);
+            fprintf(stderr, "store: merged %zu segments in %.2f s (%.2f s of CPU)\n", merged, now_seconds() - t0,
+                    cpu_seconds() - cpu);
     }
     dip_store_close(in.s);
     if (in.ack) fclose(in.ack);

@@ -612,13 +612,13 @@ int leaf_status(struct leaf *l, struct dip_dynbuf *out)
     return dip_dynbuf_printf(out,
                              " records=\"%llu\" active=\"%llu\" segments=\"%llu\" disk-bytes=\"%llu\""
                              " ingested=\"%llu\" duplicates=\"%llu\" queries=\"%llu\" queued=\"%zu\""
-                             " groups=\"%llu\" seals=\"%llu\" merges=\"%llu\"",
+                             " groups=\"%llu\" seals=\"%llu\" merges=\"%llu\" merging=\"%d\"",
                              (unsigned long long)st->records, (unsigned long long)st->active_records,
                              (unsigned long long)st->segments,
                              (unsigned long long)(st->segment_bytes + st->wal_bytes), (unsigned long long)l->ingested,
                              (unsigned long long)l->duplicates, (unsigned long long)l->queries, l->queued,
                              (unsigned long long)l->groups, (unsigned long long)l->seals,
-                             (unsigned long long)l->merges);
+                             (unsigned long long)l->merges, l->merge != NULL);
 }
 
 void leaf_close(struct leaf *l)

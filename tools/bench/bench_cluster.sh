@@ -109,6 +109,16 @@ settle() {
     done
 }
 
+# quiet DIR TIMEOUT: waits until no leaf of DIR is merging segments (the
+# compaction after a load), so that measurements after it see the network idle
+quiet() {
+    q_deadline=$(($(date +%s) + $2))
+    while "$bin" status --dir "$1" --xml 2>/dev/null | grep -q ' merging="1"'; do
+        [ "$(date +%s)" -lt "$q_deadline" ] || { say "leaves still merging after $2 s"; return 1; }
+        sleep 1
+    done
+}
+
 # mem DIR: "hwm_kib rss_kib processes" summed over every node process
 mem() {
     hwm=0 rss=0 np=0
@@ -141,6 +151,7 @@ load() {
         say "  loading records $l_prev..$c at $l_rate rec/s"
         send_chunk "$l_target" "$l_i" "$((c - l_prev))" "$l_rate"
         [ "$l_dir" = - ] || settle "$l_dir" $((600 + (c - l_prev) / 5000)) > /dev/null || true
+        [ "$l_dir" = - ] || quiet "$l_dir" 900 || true
         l_prev=$c
         $l_cb "$c"
     done

@@ -23,15 +23,25 @@ echo "== $n records (seed 1, IPv4)" >&2
 
 # ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip),
 # with zlib level 4 (the default) and with igzip (--fast-deflate, as leaves do)
-/usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2>/dev/null
+# The command reports the insert (until its last seal) and the merges after
+# it (compaction, src/store/merge.c) apart: rate and CPU a record of each.
+/usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2> "$work/ingest.log"
 read secs rss usr sys < "$work/time"
-dip_rate=$(echo "$n / $secs" | bc)
-dip_cpu=$(echo "scale=2; ($usr + $sys) * 1000000 / $n" | bc)
+stored_line=$(grep 'store: stored' "$work/ingest.log")
+dip_rate=$(echo "$stored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
+dip_cpu=$(echo "$stored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
+merge_line=$(grep 'store: merged' "$work/ingest.log" || echo "store: merged 0 segments in 0 s (0 s of CPU)")
+merge_secs=$(echo "$merge_line" | sed -n 's/.* in \([0-9.]*\) s .*/\1/p')
+merge_cpu=$(echo "$merge_line" | sed -n 's/.*(\([0-9.]*\) s of CPU).*/\1/p')
+merge_segs=$(echo "$merge_line" | sed -n 's/.*merged \([0-9]*\) segments.*/\1/p')
+all_rate=$(echo "$n / $secs" | bc)
+all_cpu=$(echo "scale=2; ($usr + $sys) * 1000000 / $n" | bc)
 dip_rss_ingest=$((rss / 1024))
-/usr/bin/time -f "%e %M %U %S" -o "$work/timef" "$bin" store ingest --fast-deflate --dir "$work/storef" --key src "$work/flows.bin" 2>/dev/null
+/usr/bin/time -f "%e %M %U %S" -o "$work/timef" "$bin" store ingest --fast-deflate --dir "$work/storef" --key src "$work/flows.bin" 2> "$work/ingestf.log"
 read fsecs frss fusr fsys < "$work/timef"
-fast_rate=$(echo "$n / $fsecs" | bc)
-fast_cpu=$(echo "scale=2; ($fusr + $fsys) * 1000000 / $n" | bc)
+fstored_line=$(grep 'store: stored' "$work/ingestf.log")
+fast_rate=$(echo "$fstored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
+fast_cpu=$(echo "$fstored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
 fast_disk=$(echo "scale=1; $(du -sb "$work/storef" | cut -f1) / $n" | bc)
 rm -rf "$work/storef"
 /usr/bin/time -f "%e %M" -o "$work/time2" "$bench" "$work/store" "$points" 1000000 > "$work/dip.csv"
@@ -60,6 +70,8 @@ read nf_scan nf_rss2 < "$work/t4"
 row records "$(get records)" "$nf_records"
 row insert_rec_per_s "$dip_rate" "$(echo "$n / ($end - $start)" | bc) (UDP receive at the offered 1M rec/s)"
 row insert_cpu_us_per_record "$dip_cpu (zlib level 4)" "-"
+row compaction_after_ingest "merged $merge_segs segments in $merge_secs s, $merge_cpu s CPU" "-"
+row insert_with_compaction_rec_per_s "$all_rate ($all_cpu us CPU a record)" "-"
 row insert_rec_per_s_fast_deflate "$fast_rate ($fast_cpu us CPU a record; $fast_disk B a record)" "-"
 row point_query_p50_ms "$(get point_p50_ms) (keys drawn per record)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
 row point_query_p99_ms "$(get point_p99_ms) ($(get point_p99_records) records returned)" "-"
