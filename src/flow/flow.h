@@ -160,6 +160,13 @@ int dip_batch_decode(const uint8_t *data, size_t len, size_t max_records, struct
  * the batch does (feed more), or DIP_ECORRUPT. Same ownership as above. */
 int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records, struct dip_flow **flows,
                             size_t *n, size_t *consumed, struct dip_errbuf *eb);
+/* Decodes exactly len bytes of concatenated whole batches (none when len is
+ * 0), handing each batch's records to fn (its non-zero return stops with that
+ * code); at most max_records in all. Returns DIP_OK or DIP_ECORRUPT with the
+ * byte offset in eb. */
+int dip_batch_decode_stream(const uint8_t *data, size_t len, size_t max_records,
+                            int (*fn)(void *ctx, const struct dip_flow *flows, size_t n), void *ctx,
+                            struct dip_errbuf *eb);
 
 /* ---- streaming input (flow_read.c) ---- */
 

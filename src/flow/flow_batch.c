@@ -3,6 +3,7 @@
  * The layout is documented in flow.h next to the prototypes. */
 #include "flow.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -152,6 +153,31 @@ int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records,
     *flows = out;
     *n = count;
     *consumed = body + 4;
+    return DIP_OK;
+}
+
+int dip_batch_decode_stream(const uint8_t *data, size_t len, size_t max_records,
+                            int (*fn)(void *ctx, const struct dip_flow *flows, size_t n), void *ctx,
+                            struct dip_errbuf *eb)
+{
+    size_t off = 0, total = 0;
+    while (off < len) {
+        struct dip_flow *flows;
+        size_t n, used;
+        int rc = dip_batch_decode_prefix(data + off, len - off, max_records - total, &flows, &n, &used, eb);
+        if (rc == DIP_EAGAIN)
+            return dip_err_set(eb, DIP_ECORRUPT, "batch at byte %zu of %zu is truncated", off, len);
+        if (rc) {
+            char why[sizeof eb->msg];
+            snprintf(why, sizeof why, "%s", eb->msg);
+            return dip_err_set(eb, rc, "batch at byte %zu: %s", off, why);
+        }
+        total += n;
+        rc = n ? fn(ctx, flows, n) : DIP_OK;
+        free(flows);
+        if (rc) return rc;
+        off += used;
+    }
     return DIP_OK;
 }
 

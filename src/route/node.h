@@ -74,8 +74,10 @@ struct dip_answer_merge {
     double number;
     uint64_t chunks_read, chunks_skipped;
     struct dip_dynbuf missing; /* <missing/> elements */
-    struct dip_flow **parts;   /* decoded flows of each part, in child order */
+    struct dip_flow **parts;   /* random strategy: decoded flows of each part, in child order */
     size_t *nparts;
+    uint8_t **raw;             /* structured strategy: each part's batches as received */
+    size_t *nraw;
     size_t slots;
     size_t max_records;        /* more records in total is DIP_ERANGE */
     uint64_t records;
@@ -91,9 +93,11 @@ int dip_answer_merge_add(struct dip_answer_merge *m, size_t slot, const uint8_t 
  * "unreachable", ...): the answer becomes partial. */
 int dip_answer_merge_missing(struct dip_answer_merge *m, const struct dip_map *map, int mi, const char *reason);
 /* Calls fn for every record in document order (concatenation in child order
- * for structured maps, a k-way merge by the tank key for random ones). */
+ * for structured maps, a k-way merge by the tank key for random ones).
+ * Returns fn's first non-zero return, or DIP_ECORRUPT for a damaged batch
+ * (eb says where). */
 int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx, const struct dip_flow *f),
-                          void *ctx);
+                          void *ctx, struct dip_errbuf *eb);
 /* Encodes the merged answer as an ANSWER payload. */
 int dip_answer_merge_encode(const struct dip_answer_merge *m, struct dip_dynbuf *out);
 
