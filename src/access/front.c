@@ -24,8 +24,27 @@ struct dip_front {
     struct dip_access *access;
     struct dip_collect_sink sink;
     uv_timer_t expire;
+    uv_timer_t resume;  /* while TCP exporters are paused: checks whether the spool caught up */
+    bool paused;
+    int open_timers;    /* f is freed when both timers are closed */
     uint64_t refused_logged;
 };
+
+#define RESUME_CHECK_MS 2
+
+static void pause_tcp(struct dip_front *f, bool pause)
+{
+    f->paused = pause;
+    for (size_t i = 0; i < f->nlisteners; i++) dip_collect_listener_pause(f->listeners[i], pause);
+}
+
+static void resume_check(uv_timer_t *t)
+{
+    struct dip_front *f = t->data;
+    if (dip_replicator_busy(f->replicator)) return;
+    uv_timer_stop(&f->resume);
+    pause_tcp(f, false);
+}
 
 static int emit(void *ctx, const struct dip_flow *flows, size_t n)
 {
@@ -35,6 +54,13 @@ static int emit(void *ctx, const struct dip_flow *flows, size_t n)
     if (rc && f->refused_logged++ % 1000 == 0)
         dip_node_log(f->node, 3, "collector: records refused (%llu times so far): %s",
                      (unsigned long long)f->refused_logged, eb.msg);
+    /* The spool is behind: exporters over TCP wait (their windows fill)
+     * until it catches up; UDP cannot wait and is refused only when the
+     * spool's queue is full. */
+    if (!f->paused && dip_replicator_busy(f->replicator)) {
+        pause_tcp(f, true);
+        uv_timer_start(&f->resume, resume_check, RESUME_CHECK_MS, RESUME_CHECK_MS);
+    }
     return DIP_OK; /* refusal is counted by the replicator; keep decoding other exporters */
 }
 
@@ -87,7 +113,9 @@ int dip_front_open(struct dip_node *n, struct dip_front **out, struct dip_errbuf
         f->nlisteners++;
     }
     uv_timer_init(dip_node_loop(n), &f->expire);
-    f->expire.data = f;
+    uv_timer_init(dip_node_loop(n), &f->resume);
+    f->expire.data = f->resume.data = f;
+    f->open_timers = 2;
     uv_timer_start(&f->expire, expire, EXPIRE_MS, EXPIRE_MS);
     dip_node_set_status_hook(n, status, f);
     *out = f;
@@ -101,9 +129,10 @@ err:
     return rc;
 }
 
-static void expire_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h)
 {
     struct dip_front *f = h->data;
+    if (--f->open_timers) return;
     dip_collect_free(f->collect);
     free(f);
 }
@@ -114,5 +143,6 @@ void dip_front_close(struct dip_front *f)
     for (size_t i = 0; i < f->nlisteners; i++) dip_collect_listener_close(f->listeners[i]);
     dip_access_close(f->access);
     dip_replicator_close(f->replicator);
-    uv_close((uv_handle_t *)&f->expire, expire_closed);
+    uv_close((uv_handle_t *)&f->expire, timer_closed);
+    uv_close((uv_handle_t *)&f->resume, timer_closed);
 }

@@ -236,6 +236,12 @@ struct dip_collect_listener_stats {
 };
 void dip_collect_listener_stats(const struct dip_collect_listener *l, struct dip_collect_listener_stats *out);
 
+/* Pauses (or resumes) reading from every TCP session of l, new ones too:
+ * the exporters' TCP windows fill and they wait, so a consumer that cannot
+ * keep up (the replicator's spool) slows them down instead of refusing
+ * records. UDP listeners ignore it: a datagram cannot wait. */
+void dip_collect_listener_pause(struct dip_collect_listener *l, bool pause);
+
 /* Stops listening, closes every session and frees l once libuv has closed
  * its handles (run the loop to let that happen). */
 void dip_collect_listener_close(struct dip_collect_listener *l);

@@ -43,6 +43,7 @@ struct dip_collect_listener {
         uv_tcp_t tcp;
     } h;
     int is_tcp;
+    bool paused;  /* TCP: sessions do not read (dip_collect_listener_pause) */
     int port;
     int open_handles; /* freed when this drops to 0 after close */
     int closing;
@@ -329,8 +330,25 @@ static void tcp_connection(uv_stream_t *server, int status)
     l->st.sessions++;
     lg(l, LOG_INFO, "IPFIX exporter %s connected", s->peer_text);
     uv_tcp_keepalive(&s->tcp, 1, 60);
+    if (l->paused) return; /* reads start at the resume */
     uv_timer_start(&s->idle, session_idle, l->opt.tcp_idle_ms, l->opt.tcp_idle_ms);
     uv_read_start((uv_stream_t *)&s->tcp, session_alloc, session_read);
+}
+
+void dip_collect_listener_pause(struct dip_collect_listener *l, bool pause)
+{
+    if (!l->is_tcp || l->paused == pause) return;
+    l->paused = pause;
+    for (struct session *s = l->sessions; s; s = s->next) {
+        if (s->closing) continue;
+        if (pause) { /* a paused session is not idle: its exporter waits for us */
+            uv_read_stop((uv_stream_t *)&s->tcp);
+            uv_timer_stop(&s->idle);
+        } else {
+            uv_timer_start(&s->idle, session_idle, l->opt.tcp_idle_ms, l->opt.tcp_idle_ms);
+            uv_read_start((uv_stream_t *)&s->tcp, session_alloc, session_read);
+        }
+    }
 }
 
 /* ---- setup ---- */

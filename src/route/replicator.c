@@ -320,6 +320,8 @@ static void writer_start(struct dip_replicator *r)
     }
 }
 
+bool dip_replicator_busy(const struct dip_replicator *r) { return r->w.nqueue >= MAX_QUEUED_BATCHES / 2; }
+
 int dip_replicator_flush(struct dip_replicator *r, struct dip_errbuf *eb)
 {
     if (!r->npending) return DIP_OK;

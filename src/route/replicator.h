@@ -30,6 +30,11 @@ struct dip_replicator;
 int dip_replicator_open(struct dip_node *n, const char *spool_dir, uint64_t max_spool_bytes,
                         struct dip_replicator **out, struct dip_errbuf *eb);
 
+/* Returns: true while half the batches the spool writer may hold wait for
+ * it (the disk is behind): a sender that can wait (IPFIX over TCP) should
+ * pause until it is false again, before dip_replicator_add refuses records. */
+bool dip_replicator_busy(const struct dip_replicator *r);
+
 /* Takes n records (copied). They are durable once the batch holding them is
  * spooled: at the latest DIP_REPLICATOR_FLUSH_MS later, or at once with
  * dip_replicator_flush. Returns DIP_OK, or DIP_ENOSPC when the spool is full

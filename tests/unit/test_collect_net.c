@@ -218,6 +218,51 @@ static void test_tcp_drops_garbage_and_stalled_exporters_keeps_quiet_ones(void)
     dip_collect_free(c);
 }
 
+/* A paused TCP listener reads nothing (and drops nobody as idle, however
+ * long the pause), new sessions included; resumed, it takes every record. */
+static void test_tcp_pause_holds_exporters_back_and_loses_nothing(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct dip_collect *c;
+    CU_ASSERT_FATAL(dip_collect_new(NULL, &c) == DIP_OK);
+    struct got g = { 0, "" };
+    struct dip_collect_sink sink = { count_records, &g };
+    struct dip_collect_listen_options opt;
+    dip_collect_listen_options_default(&opt);
+    opt.tcp_idle_ms = 100;
+    opt.log = keep_log;
+    opt.log_ctx = &g;
+    struct dip_collect_listener *l;
+    CU_ASSERT_FATAL(dip_collect_listen(&loop, c, "tcp://127.0.0.1:0", &opt, &sink, &l, NULL) == DIP_OK);
+    int port = dip_collect_listener_port(l);
+    static uint8_t buf[8192];
+    size_t n = ipfix_stream(buf, 5);
+    int early = tcp_connect(port);
+    CU_ASSERT_FATAL(early >= 0);
+    run_until(&loop, NULL, 0, 20); /* accepted, reading */
+    dip_collect_listener_pause(l, true);
+    int late = tcp_connect(port); /* accepted while paused */
+    CU_ASSERT_FATAL(late >= 0);
+    CU_ASSERT(write(early, buf, n) == (ssize_t)n);
+    CU_ASSERT(write(late, buf, n) == (ssize_t)n);
+    run_until(&loop, NULL, 0, 300); /* three idle periods */
+    CU_ASSERT_EQUAL(g.records, 0);
+    dip_collect_listener_pause(l, false);
+    run_until(&loop, &g.records, 100, 2000);
+    if (g.records != 100) printf("\n  records %zu, log:\n%s", g.records, g.log);
+    CU_ASSERT_EQUAL(g.records, 100);
+    struct dip_collect_listener_stats ls;
+    dip_collect_listener_stats(l, &ls);
+    CU_ASSERT_EQUAL(ls.sessions, 2);
+    CU_ASSERT_EQUAL(ls.sessions_dropped, 0);
+    close(early);
+    close(late);
+    dip_collect_listener_close(l);
+    drain_and_close(&loop);
+    dip_collect_free(c);
+}
+
 static void test_sctp_and_bad_urls_are_refused_clearly(void)
 {
     uv_loop_t loop;
@@ -250,6 +295,8 @@ int dip_suite_collect_net(void)
     if (!s) return -1;
     CU_add_test(s, "test_udp_listener_decodes_datagrams_with_large_buffer", test_udp_listener_decodes_datagrams_with_large_buffer);
     CU_add_test(s, "test_udp_allow_list_drops_other_exporters", test_udp_allow_list_drops_other_exporters);
+    CU_add_test(s, "test_tcp_pause_holds_exporters_back_and_loses_nothing",
+                test_tcp_pause_holds_exporters_back_and_loses_nothing);
     CU_add_test(s, "test_tcp_drops_garbage_and_stalled_exporters_keeps_quiet_ones",
                 test_tcp_drops_garbage_and_stalled_exporters_keeps_quiet_ones);
     CU_add_test(s, "test_sctp_and_bad_urls_are_refused_clearly", test_sctp_and_bad_urls_are_refused_clearly);
