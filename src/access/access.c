@@ -161,9 +161,10 @@ static int result_doc(struct client *c, const struct dip_answer_merge *m, const 
     } else if (!rc && m->kind == DIP_RESULT_BOOLEAN) {
         rc = dip_dynbuf_printf(b, "<boolean>%s</boolean>\n", m->boolean ? "true" : "false");
     } else if (!rc) {
-        /* records take ~220 bytes as XML: one allocation rather than ~20 doublings and their copies */
-        if (m->records) rc = dip_dynbuf_reserve(b, (size_t)m->records * 240);
-        if (!rc) rc = dip_answer_merge_each(m, put_flow, b, eb);
+        /* records take ~180 bytes as XML: one allocation rather than ~20
+         * doublings and their copies (a hint: the document may stay smaller) */
+        if (m->records) (void)dip_dynbuf_reserve(b, (size_t)m->records * 200);
+        rc = dip_answer_merge_each(m, put_flow, b, eb);
     }
     if (!rc) rc = dip_dynbuf_addstr(b, "</result>\n");
     return rc;

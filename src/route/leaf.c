@@ -14,10 +14,10 @@
 
 #include <malloc.h>
 #include <stdio.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "xpath/xpath.h"
 
