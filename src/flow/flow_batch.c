@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <isa-l/crc.h>
 #include <zlib.h>
 
 #include "../common/cursor.h"
@@ -71,7 +72,7 @@ int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *
     dip_put_u32(p + 8, (uint32_t)n);
     p += DIP_BATCH_HEADER;
     for (size_t i = 0; i < n; i++) p += encode_one(&flows[i], p);
-    uint32_t crc = (uint32_t)crc32(0, start, (uInt)(p - start));
+    uint32_t crc = crc32_gzip_refl(0, start, (uint64_t)(p - start)); /* zlib's crc32, ~6x faster */
     dip_put_u32(p, crc);
     p += 4;
     out->len += (size_t)(p - start);
@@ -146,7 +147,7 @@ int dip_batch_decode_prefix(const uint8_t *data, size_t len, size_t max_records,
         free(out);
         return DIP_EAGAIN;
     }
-    if ((uint32_t)crc32(0, data, (uInt)body) != crc) {
+    if (crc32_gzip_refl(0, data, body) != crc) {
         free(out);
         return dip_err_set(eb, DIP_ECORRUPT, "batch checksum mismatch (%zu bytes)", body + 4);
     }

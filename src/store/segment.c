@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -135,7 +136,7 @@ static void *seal_worker(void *arg)
         if (!j->rc)
             j->rc = w->fast ? igzip_piece(level_buf, text.data, text.len, &j->deflated)
                             : deflate_piece(&z, text.data, text.len, false, &j->deflated);
-        j->crc = crc32(0, text.data, (uInt)text.len);
+        j->crc = crc32_gzip_refl(0, text.data, text.len); /* zlib's crc32, ~6x faster */
         j->text_len = text.len;
     }
     if (zok && !w->fast) deflateEnd(&z);
