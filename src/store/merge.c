@@ -159,18 +159,10 @@ static int input_fill(struct merge_input *in, enum dip_tank_key key, struct dip_
     while (!in->n && in->next < in->nchunks) {
         size_t c = in->next++;
         int rc = dip_segment_read_chunk(in->fd, in->file, &in->chunks[c], text, eb);
+        if (!rc)
+            rc = dip_store_chunk_flows(key, (const char *)text->data, text->len, in->file, c, &in->flows, &in->n,
+                                       &in->cap, eb);
         if (rc) return rc;
-        rc = dip_chunk_decode(key, (const char *)text->data, text->len, NULL, &in->flows, &in->n, &in->cap);
-        if (rc == DIP_ENOMEM) return dip_err_set(eb, rc, "no memory to decode %s chunk %zu", in->file, c);
-        if (rc == DIP_EAGAIN) { /* not canonical: libxml2 reads it */
-            xmlDocPtr doc;
-            char where[128];
-            snprintf(where, sizeof where, "%s chunk %zu", in->file, c);
-            if ((rc = dip_tree_parse_chunk(key, (const char *)text->data, text->len, where, &doc, eb))) return rc;
-            rc = dip_tree_collect(doc, &in->flows, &in->n, &in->cap, eb);
-            xmlFreeDoc(doc);
-            if (rc) return rc;
-        }
     }
     return DIP_OK;
 }

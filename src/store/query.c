@@ -109,8 +109,6 @@ _Static_assert(SUM_SRC == (int)DIP_KEY_SRC && SUM_DST == (int)DIP_KEY_DST && SUM
                    SUM_DPORT == (int)DIP_KEY_DPORT,
                "summary fields of the keys in tank key order");
 
-static bool u128_less(struct dip_u128 a, struct dip_u128 b) { return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo; }
-
 static bool chunk_may_match(const struct query_run *r, const struct source *src, size_t i)
 {
     if (!r->q) return true;
@@ -119,7 +117,8 @@ static bool chunk_may_match(const struct query_run *r, const struct source *src,
         /* a point query passes over thousands of chunks outside its keys:
          * two comparisons each before the analyser's full test */
         int k = (int)r->s->man.key; /* SUM_SRC..SUM_DPORT in tank key order */
-        if (r->narrow && (u128_less(sum->max[k], r->key_min) || u128_less(r->key_max, sum->min[k]))) return false;
+        if (r->narrow && (dip_u128_cmp(sum->max[k], r->key_min) < 0 || dip_u128_cmp(r->key_max, sum->min[k]) < 0))
+            return false;
         return summary_may_match(r, sum);
     }
     return summary_may_match(r, &r->runs[src->run].sums[i]);
@@ -163,8 +162,7 @@ static size_t past_key_max(void *ctx, const char *text, size_t len)
             k.lo = k.lo * 10 + (uint64_t)(*p - '0');
         }
     }
-    bool above = k.hi != r->key_max.hi ? k.hi > r->key_max.hi : k.lo > r->key_max.lo;
-    return above ? (size_t)(close - text) : 0;
+    return dip_u128_cmp(k, r->key_max) > 0 ? (size_t)(close - text) : 0;
 }
 
 /* The records of chunk i of a source, borrowed until the next call.

@@ -128,6 +128,21 @@ int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
     return dip_store_seal_finish(s, j, dip_store_seal_write(j, eb), eb);
 }
 
+int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, const char *file, size_t c,
+                          struct dip_flow **flows, size_t *n, size_t *cap, struct dip_errbuf *eb)
+{
+    int rc = dip_chunk_decode(key, text, len, NULL, flows, n, cap);
+    if (rc == DIP_ENOMEM) return dip_err_set(eb, rc, "no memory to decode %s chunk %zu", file, c);
+    if (rc != DIP_EAGAIN) return rc;
+    xmlDocPtr doc; /* not canonical: libxml2 reads it */
+    char where[128];
+    snprintf(where, sizeof where, "%s chunk %zu", file, c);
+    if ((rc = dip_tree_parse_chunk(key, text, len, where, &doc, eb))) return rc;
+    rc = dip_tree_collect(doc, flows, n, cap, eb);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
 int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
                               struct dip_errbuf *eb)
 {
@@ -136,20 +151,9 @@ int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flow
     dip_dynbuf_init(&text, (size_t)1 << 30);
     int rc = DIP_OK;
     for (size_t c = 0; !rc && c < seg->nchunks; c++) {
-        xmlDocPtr doc;
-        char where[128];
-        snprintf(where, sizeof where, "%s chunk %zu", seg->file, c);
         rc = dip_segment_read_chunk(s->seg_fds[i], seg->file, &seg->chunks[c], &text, eb);
-        if (!rc) {
-            rc = dip_chunk_decode(s->man.key, (const char *)text.data, text.len, NULL, flows, n, cap);
-            if (rc != DIP_EAGAIN) continue; /* decoded, or out of memory */
-        }
-        if (!rc || rc == DIP_EAGAIN)
-            rc = dip_tree_parse_chunk(s->man.key, (const char *)text.data, text.len, where, &doc, eb);
-        if (!rc) {
-            rc = dip_tree_collect(doc, flows, n, cap, eb);
-            xmlFreeDoc(doc);
-        }
+        if (!rc)
+            rc = dip_store_chunk_flows(s->man.key, (const char *)text.data, text.len, seg->file, c, flows, n, cap, eb);
     }
     dip_dynbuf_free(&text);
     return rc;

@@ -25,6 +25,14 @@ static inline struct dip_u128 dip_u128_from_bytes(const uint8_t b[16])
     return v;
 }
 
+/* Orders two values of the analyser's value space: <0, 0, >0. */
+static inline int dip_u128_cmp(struct dip_u128 a, struct dip_u128 b)
+{
+    if (a.hi != b.hi) return a.hi < b.hi ? -1 : 1;
+    if (a.lo != b.lo) return a.lo < b.lo ? -1 : 1;
+    return 0;
+}
+
 struct dip_summary {
     uint64_t count;
     struct dip_u128 min[SUM_FIELDS], max[SUM_FIELDS];
@@ -258,6 +266,10 @@ int dip_store_active_runs(struct dip_store *s, const struct dip_active_run **run
 void dip_store_active_reset(struct dip_store *s);
 
 /* Appends every record of segment i, in its document order, to *flows. */
+/* Appends the records of one chunk's text (read from `file` chunk c) to
+ * *flows: the canonical decoder, or libxml2 when the text is not canonical. */
+int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, const char *file, size_t c,
+                          struct dip_flow **flows, size_t *n, size_t *cap, struct dip_errbuf *eb);
 int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
                            struct dip_errbuf *eb);
 

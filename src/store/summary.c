@@ -7,13 +7,6 @@
 const char *const dip_summary_names[SUM_FIELDS] = { "src", "dst", "sport", "dport", "proto",
                                                     "packets", "bytes", "first", "last" };
 
-static int u128_cmp(struct dip_u128 a, struct dip_u128 b)
-{
-    if (a.hi != b.hi) return a.hi < b.hi ? -1 : 1;
-    if (a.lo != b.lo) return a.lo < b.lo ? -1 : 1;
-    return 0;
-}
-
 void dip_summary_init(struct dip_summary *s)
 {
     memset(s, 0, sizeof *s);
@@ -42,8 +35,8 @@ void dip_summary_add(struct dip_summary *s, const struct dip_flow *f)
 {
     for (int i = 0; i < SUM_FIELDS; i++) {
         struct dip_u128 v = dip_summary_value(f, (enum summary_field)i);
-        if (u128_cmp(v, s->min[i]) < 0) s->min[i] = v;
-        if (u128_cmp(v, s->max[i]) > 0) s->max[i] = v;
+        if (dip_u128_cmp(v, s->min[i]) < 0) s->min[i] = v;
+        if (dip_u128_cmp(v, s->max[i]) > 0) s->max[i] = v;
     }
     s->count++;
 }
@@ -52,8 +45,8 @@ void dip_summary_merge(struct dip_summary *into, const struct dip_summary *from)
 {
     if (!from->count) return;
     for (int i = 0; i < SUM_FIELDS; i++) {
-        if (u128_cmp(from->min[i], into->min[i]) < 0) into->min[i] = from->min[i];
-        if (u128_cmp(from->max[i], into->max[i]) > 0) into->max[i] = from->max[i];
+        if (dip_u128_cmp(from->min[i], into->min[i]) < 0) into->min[i] = from->min[i];
+        if (dip_u128_cmp(from->max[i], into->max[i]) > 0) into->max[i] = from->max[i];
     }
     into->count += from->count;
 }

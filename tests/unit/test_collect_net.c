@@ -170,21 +170,30 @@ static size_t ipfix_stream(uint8_t *buf, int messages)
     return n;
 }
 
+/* A loop, a collector and a TCP listener on a free loopback port whose log
+ * goes to g, dropping exporters stuck for idle_ms. */
+static struct dip_collect_listener *tcp_listener(uv_loop_t *loop, struct dip_collect **c,
+                                                 const struct dip_collect_sink *sink, struct got *g, uint32_t idle_ms)
+{
+    uv_loop_init(loop);
+    CU_ASSERT_FATAL(dip_collect_new(NULL, c) == DIP_OK);
+    struct dip_collect_listen_options opt;
+    dip_collect_listen_options_default(&opt);
+    opt.tcp_idle_ms = idle_ms;
+    opt.log = keep_log;
+    opt.log_ctx = g;
+    struct dip_collect_listener *l = NULL;
+    CU_ASSERT_FATAL(dip_collect_listen(loop, *c, "tcp://127.0.0.1:0", &opt, sink, &l, NULL) == DIP_OK);
+    return l;
+}
+
 static void test_tcp_drops_garbage_and_stalled_exporters_keeps_quiet_ones(void)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     struct dip_collect *c;
-    CU_ASSERT_FATAL(dip_collect_new(NULL, &c) == DIP_OK);
     struct got g = { 0, "" };
     struct dip_collect_sink sink = { count_records, &g };
-    struct dip_collect_listen_options opt;
-    dip_collect_listen_options_default(&opt);
-    opt.tcp_idle_ms = 150;
-    opt.log = keep_log;
-    opt.log_ctx = &g;
-    struct dip_collect_listener *l;
-    CU_ASSERT_FATAL(dip_collect_listen(&loop, c, "tcp://127.0.0.1:0", &opt, &sink, &l, NULL) == DIP_OK);
+    struct dip_collect_listener *l = tcp_listener(&loop, &c, &sink, &g, 150);
     int port = dip_collect_listener_port(l);
     static uint8_t buf[8192];
     size_t n = ipfix_stream(buf, 5);
@@ -223,18 +232,10 @@ static void test_tcp_drops_garbage_and_stalled_exporters_keeps_quiet_ones(void)
 static void test_tcp_pause_holds_exporters_back_and_loses_nothing(void)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     struct dip_collect *c;
-    CU_ASSERT_FATAL(dip_collect_new(NULL, &c) == DIP_OK);
     struct got g = { 0, "" };
     struct dip_collect_sink sink = { count_records, &g };
-    struct dip_collect_listen_options opt;
-    dip_collect_listen_options_default(&opt);
-    opt.tcp_idle_ms = 100;
-    opt.log = keep_log;
-    opt.log_ctx = &g;
-    struct dip_collect_listener *l;
-    CU_ASSERT_FATAL(dip_collect_listen(&loop, c, "tcp://127.0.0.1:0", &opt, &sink, &l, NULL) == DIP_OK);
+    struct dip_collect_listener *l = tcp_listener(&loop, &c, &sink, &g, 100);
     int port = dip_collect_listener_port(l);
     static uint8_t buf[8192];
     size_t n = ipfix_stream(buf, 5);

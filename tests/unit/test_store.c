@@ -212,20 +212,28 @@ static void test_compaction_merges_small_segments_without_changing_answers(void)
     dip_store_close(s);
 }
 
+/* A small store whose segments merge by fanin. */
+static struct dip_store *open_tiered(struct dip_store_options *o, size_t seal_records, size_t fanin)
+{
+    dip_store_options_default(o);
+    o->seal_records = seal_records;
+    o->chunk_records = 128;
+    o->compact_fanin = fanin;
+    o->sync = false;
+    struct dip_store *s = NULL;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, o, &s, NULL, &eb), DIP_OK);
+    return s;
+}
+
 /* Tiered compaction in its three steps, with a seal between prepare and
  * write (as a leaf seals while a merge runs): the merged segment replaces
  * exactly its inputs, answers and the order of equal keys stay the same. */
 static void test_tiered_merge_runs_beside_a_seal_and_keeps_the_document(void)
 {
     struct dip_store_options o;
-    dip_store_options_default(&o);
-    o.seal_records = 3000;
-    o.chunk_records = 128;
-    o.compact_fanin = 3;
-    o.sync = false;
-    struct dip_store *s = NULL;
+    struct dip_store *s = open_tiered(&o, 3000, 3);
     struct dip_errbuf eb;
-    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
     static struct dip_flow f[12000];
     make_flows(f, 12000, 9);
     for (int i = 0; i < 12; i++) { /* one key in every segment, told apart by bytes */
@@ -284,14 +292,8 @@ static void test_tiered_merge_runs_beside_a_seal_and_keeps_the_document(void)
 static void test_failed_merge_changes_nothing(void)
 {
     struct dip_store_options o;
-    dip_store_options_default(&o);
-    o.seal_records = 1000;
-    o.chunk_records = 128;
-    o.compact_fanin = 2;
-    o.sync = false;
-    struct dip_store *s = NULL;
+    struct dip_store *s = open_tiered(&o, 1000, 2);
     struct dip_errbuf eb;
-    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
     static struct dip_flow f[2000];
     make_flows(f, 2000, 10);
     CU_ASSERT_EQUAL(dip_store_insert(s, f, 1000, &eb), DIP_OK);
