@@ -1,8 +1,7 @@
 # cluster_faults.sh - faults in a running storage network (4 tanks x 2
 # leaves on loopback):
 #  - a leaf killed with SIGKILL during ingest and restarted by `dipstorage up`:
-#    every record sent is in every tank exactly once (leaves seal every 8192
-#    records and merge segments, so kills also land during merges);
+#    every record sent is in every tank exactly once;
 #  - a leaf stopped (SIGSTOP) during queries: a query that needs it returns
 #    within the deadline, complete="false", listing that leaf's key range;
 #    a query another tank can answer completely falls back to that tank;
@@ -16,7 +15,7 @@ client=$((base + 30)) nf=$((base + 31)) ipfix=$((base + 32))
 cluster="$WORK/cluster"
 trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; kill -CONT $(cat "$cluster"/nodes/*/pid 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$DIP_BIN" up --dir "$cluster" --leaves 2 --base-port "$base" --client-port "$client" --netflow-port "$nf" \
-    --ipfix-port "$ipfix" --leaf-memory 128 --leaf-seal-records 8192 --query-timeout 3 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "up failed"; }
+    --ipfix-port "$ipfix" --leaf-memory 128 --query-timeout 3 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "up failed"; }
 pid_of() { cat "$cluster/nodes/$1/pid"; }
 q() { "$DIP_BIN" query -c "127.0.0.1:$client" "$@"; }
 
