@@ -1,6 +1,7 @@
 /* flow.c - the flow record: addresses, the field table, tank keys and key order.
  * XML and binary encodings live in flow_xml.c and flow_batch.c, IDs in flow_id.c. */
 #include "flow.h"
+#include "common/cursor.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -167,4 +168,77 @@ int dip_flow_key_cmp(const struct dip_flow *a, const struct dip_flow *b, enum di
     case DIP_KEY_DPORT: return (int)a->dport - (int)b->dport;
     }
     return 0;
+}
+
+/* The tie-break addresses and ports of a key, in order. */
+struct order_plan {
+    bool addr_src[2]; /* the addresses compared: src (true) or dst */
+    int naddr;
+    bool port_sport[2]; /* the ports compared: sport (true) or dport */
+    int nport;
+};
+
+static const struct order_plan order_plans[DIP_TANK_KEYS] = {
+    [DIP_KEY_SRC] = { { false }, 1, { false, true }, 2 },
+    [DIP_KEY_DST] = { { true }, 1, { true, false }, 2 },
+    [DIP_KEY_SPORT] = { { true, false }, 2, { false }, 1 },
+    [DIP_KEY_DPORT] = { { false, true }, 2, { true }, 1 },
+};
+
+#define CMP_NUM(x, y)                           \
+    do {                                        \
+        if ((x) != (y)) return (x) < (y) ? -1 : 1; \
+    } while (0)
+
+int dip_flow_order_cmp(const struct dip_flow *a, const struct dip_flow *b, enum dip_tank_key key)
+{
+    int c = dip_flow_key_cmp(a, b, key);
+    if (c) return c;
+    const struct order_plan *p = &order_plans[key];
+    for (int i = 0; i < p->naddr; i++)
+        if ((c = dip_addr_cmp(p->addr_src[i] ? &a->src : &a->dst, p->addr_src[i] ? &b->src : &b->dst))) return c;
+    for (int i = 0; i < p->nport; i++) {
+        if (p->port_sport[i]) CMP_NUM(a->sport, b->sport);
+        else CMP_NUM(a->dport, b->dport);
+    }
+    CMP_NUM(a->proto, b->proto);
+    CMP_NUM(a->first, b->first);
+    CMP_NUM(a->last, b->last);
+    CMP_NUM(a->packets, b->packets);
+    CMP_NUM(a->bytes, b->bytes);
+    CMP_NUM(a->present, b->present);
+    uint16_t has = a->present;
+    if (has & DIP_F_FLAGS) CMP_NUM(a->flags, b->flags);
+    if (has & DIP_F_TOS) CMP_NUM(a->tos, b->tos);
+    if (has & DIP_F_IN) CMP_NUM(a->in, b->in);
+    if (has & DIP_F_OUT) CMP_NUM(a->out, b->out);
+    if (has & DIP_F_SRCAS) CMP_NUM(a->srcas, b->srcas);
+    if (has & DIP_F_DSTAS) CMP_NUM(a->dstas, b->dstas);
+    if (has & DIP_F_SMASK) CMP_NUM(a->smask, b->smask);
+    if (has & DIP_F_DMASK) CMP_NUM(a->dmask, b->dmask);
+    if ((has & DIP_F_NEXTHOP) && (c = dip_addr_cmp(&a->nexthop, &b->nexthop))) return c;
+    if ((has & DIP_F_EXPORTER) && (c = dip_addr_cmp(&a->exporter, &b->exporter))) return c;
+    if (has & DIP_F_DOMAIN) CMP_NUM(a->domain, b->domain);
+    if (has & DIP_F_SAMPLING) CMP_NUM(a->sampling, b->sampling);
+    CMP_NUM(a->id, b->id);
+    return 0;
+}
+
+uint64_t dip_flow_order_hint(const struct dip_flow *f, enum dip_tank_key key)
+{
+    /* the first tie-break field, truncated to 63 bits below a family bit:
+     * IPv4 as its 32 bits then the ports, IPv6 as its top 63 bits, a port
+     * as itself then the next port */
+    const struct order_plan *p = &order_plans[key];
+    uint64_t ports = 0;
+    for (int i = 0; i < p->nport; i++) ports = ports << 16 | (p->port_sport[i] ? f->sport : f->dport);
+    if (!p->naddr) return ports;
+    const struct dip_addr *a = p->addr_src[0] ? &f->src : &f->dst;
+    if (!dip_addr_is_v4(a)) return (uint64_t)1 << 63 | dip_get_u64(a->b) >> 1;
+    const struct dip_addr *b = p->addr_src[1] ? &f->src : &f->dst;
+    /* an IPv6 second address follows every IPv4 one: the largest value */
+    uint64_t next = p->naddr > 1 ? (dip_addr_is_v4(b) ? dip_addr_v4(b) : UINT32_MAX) : ports;
+    /* 32 bits of address, then the top 31 bits of the next field */
+    int next_bits = p->naddr > 1 ? 32 : 16 * p->nport;
+    return (uint64_t)dip_addr_v4(a) << 31 | (next_bits > 31 ? next >> (next_bits - 31) : next << (31 - next_bits));
 }

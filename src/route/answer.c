@@ -175,7 +175,8 @@ int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx,
         }
         return DIP_OK;
     }
-    /* Random strategy: each part is in key order; merge them (ties by part). */
+    /* Random strategy: each part is in document order; merge them (equal
+     * records, the same text, by part). */
     size_t *pos = calloc(m->slots ? m->slots : 1, sizeof *pos);
     if (!pos) return DIP_ENOMEM;
     int rc = DIP_OK;
@@ -184,7 +185,7 @@ int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx,
         for (size_t s = 0; s < m->slots; s++) {
             if (pos[s] >= m->nparts[s]) continue;
             if (best == m->slots ||
-                dip_flow_key_cmp(&m->parts[s][pos[s]], &m->parts[best][pos[best]], (enum dip_tank_key)m->tank) < 0)
+                dip_flow_order_cmp(&m->parts[s][pos[s]], &m->parts[best][pos[best]], (enum dip_tank_key)m->tank) < 0)
                 best = s;
         }
         if (best == m->slots) break;

@@ -1,4 +1,4 @@
-/* active.c - the active part of a store in key order for queries: sorted
+/* active.c - the active part of a store in document order for queries: sorted
  * runs made from the records appended since the last query and merged as
  * they grow (see store_internal.h). */
 #include "store_internal.h"
@@ -38,7 +38,7 @@ static int run_merge(struct dip_active_run *a, struct dip_active_run *b, enum di
     if (!m.flows) return DIP_ENOMEM;
     size_t i = 0, j = 0, k = 0;
     while (i < a->n && j < b->n)
-        m.flows[k++] = dip_flow_key_cmp(&b->flows[j], &a->flows[i], key) < 0 ? b->flows[j++] : a->flows[i++];
+        m.flows[k++] = dip_flow_order_cmp(&b->flows[j], &a->flows[i], key) < 0 ? b->flows[j++] : a->flows[i++];
     memcpy(m.flows + k, a->flows + i, (a->n - i) * sizeof *m.flows);
     k += a->n - i;
     memcpy(m.flows + k, b->flows + j, (b->n - j) * sizeof *m.flows);

@@ -1,6 +1,6 @@
 /* merge.c - compaction: consecutive segments merged into one, streamed chunk
- * by chunk (a k-way merge on the tank key, earlier segments first among
- * equal keys, so the logical document is unchanged), in three steps like
+ * by chunk (a k-way merge in document order, dip_flow_order_cmp, so the
+ * logical document is unchanged), in three steps like
  * sealing so that a leaf keeps ingesting and answering while a merge runs.
  *
  * Which segments merge (dip_store_merge_prepare):
@@ -120,7 +120,7 @@ int dip_store_merge_prepare(struct dip_store *s, struct dip_store_merge_job **jo
     if (!j) return dip_err_set(eb, DIP_ENOMEM, "no memory to merge segments");
     j->key = s->man.key;
     j->chunk_records = s->opt.chunk_records;
-    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level;
+    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level > 0 ? s->opt.gzip_level : DIP_SEGMENT_IGZIP;
     for (size_t i = from; i < to; i++) {
         const struct dip_segment *seg = &s->man.segs[i];
         struct merge_input *in = &j->in[j->nin++];
@@ -182,13 +182,13 @@ int dip_store_merge_write(struct dip_store_merge_job *j, struct dip_errbuf *eb)
     if (!out) rc = dip_err_set(eb, DIP_ENOMEM, "no memory to merge segments");
     for (size_t i = 0; !rc && i < j->nin; i++) rc = input_fill(&j->in[i], j->key, &text, eb);
     while (!rc) {
-        /* the least key; among equal keys the earliest segment */
+        /* the first in document order; among equal records the earliest segment */
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < j->nin; i++) {
             const struct merge_input *in = &j->in[i];
             if (in->pos == in->n) continue;
             if (best == SIZE_MAX ||
-                dip_flow_key_cmp(&in->flows[in->pos], &j->in[best].flows[j->in[best].pos], j->key) < 0)
+                dip_flow_order_cmp(&in->flows[in->pos], &j->in[best].flows[j->in[best].pos], j->key) < 0)
                 best = i;
         }
         if (best == SIZE_MAX) break;

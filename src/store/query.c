@@ -448,16 +448,11 @@ static int source_fill(struct query_run *r, struct source *src)
     return DIP_OK;
 }
 
-static int key_cmp(const struct dip_flow *a, const struct dip_flow *b, enum dip_tank_key key)
-{
-    return dip_flow_key_cmp(a, b, key);
-}
-
-/* Orders two sources by their current records: by key, then earlier source
- * first. */
+/* Orders two sources by their current records in document order; equal
+ * records (the same text) earlier source first. */
 static bool source_before(const struct source *srcs, size_t x, size_t y, enum dip_tank_key key)
 {
-    int c = key_cmp(&srcs[x].flows[srcs[x].pos], &srcs[y].flows[srcs[y].pos], key);
+    int c = dip_flow_order_cmp(&srcs[x].flows[srcs[x].pos], &srcs[y].flows[srcs[y].pos], key);
     return c < 0 || (c == 0 && x < y);
 }
 
@@ -477,8 +472,7 @@ static void sift_down(size_t *heap, size_t n, size_t i, const struct source *src
 }
 
 /* Streams the selected records of every source in document order (a k-way
- * merge on the key through a binary heap of the sources; among equal keys,
- * earlier sources first). */
+ * merge through a binary heap of the sources). */
 static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
 {
     size_t nsrc = r->s->man.nsegs + r->nruns;

@@ -42,7 +42,7 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
     j->n = s->nactive;
     j->chunk_records = s->opt.chunk_records;
     j->key = s->man.key;
-    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level;
+    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level > 0 ? s->opt.gzip_level : DIP_SEGMENT_IGZIP;
     j->seq = s->man.next_seq;
     snprintf(j->seg.file, sizeof j->seg.file, "seg-%06llu.xml.gz", (unsigned long long)j->seq);
     j->seg.seq = j->seq;
@@ -53,15 +53,13 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
 
 int dip_store_seal_write(struct dip_store_seal_job *j, struct dip_errbuf *eb)
 {
-    /* a stable sort of a private copy: queries may read the active part (and
-     * its runs) meanwhile */
-    struct dip_flow *sorted = malloc(j->n * sizeof *sorted);
-    if (!sorted) return dip_err_set(eb, DIP_ENOMEM, "no memory to sort %zu records for sealing", j->n);
-    dip_store_hint_huge(sorted, j->n * sizeof *sorted);
-    memcpy(sorted, j->active, j->n * sizeof *sorted);
-    dip_store_sort(sorted, j->n, j->key);
-    int rc = dip_segment_write(j->spath, j->key, j->seq, sorted, j->n, j->chunk_records, j->level, &j->seg, eb);
-    free(sorted);
+    /* the active records stay where they are (queries may read them
+     * meanwhile): the segment is written through their document order */
+    uint32_t *order;
+    int rc = dip_store_order(j->active, j->n, j->key, &order);
+    if (rc) return dip_err_set(eb, rc, "no memory to sort %zu records for sealing", j->n);
+    rc = dip_segment_write(j->spath, j->key, j->seq, j->active, order, j->n, j->chunk_records, j->level, &j->seg, eb);
+    free(order);
     return rc;
 }
 

@@ -29,7 +29,7 @@ void dip_store_options_default(struct dip_store_options *o)
     /* Level 4 with implicit IDs: 31.0 B a record and 2.7 us of CPU a record
      * for the whole insert; level 6 is 26.8 B at 4.6 us, level 2 37.6 B at
      * 2.1 us (2M flowgen records, `store ingest --gzip-level N`). */
-    o->gzip_level = 4;
+    o->gzip_level = 0;
     o->compact_below = 0; /* derived: seal_records / 4 */
     o->max_result_records = 1000000;
     o->max_result_bytes = (size_t)256 << 20;
@@ -301,61 +301,4 @@ static int insert_tagged(struct dip_store *s, const char *origin, uint64_t seq, 
         dip_store_seal(s, &ignored);
     }
     return DIP_OK;
-}
-
-/* ---- sorting by tank key, stable ---- */
-
-struct sort_item {
-    uint32_t family; /* 0 IPv4 (and ports), 1 IPv6: IPv4 comes first in a tank */
-    uint32_t idx;
-    uint64_t hi, lo; /* the key */
-};
-
-static int item_cmp(const void *a, const void *b)
-{
-    const struct sort_item *x = a, *y = b;
-    if (x->family != y->family) return x->family < y->family ? -1 : 1;
-    if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
-    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-void dip_store_sort(struct dip_flow *flows, size_t n, enum dip_tank_key key)
-{
-    if (n < 2) return;
-    struct sort_item *items = malloc(n * sizeof *items);
-    struct dip_flow *tmp = malloc(n * sizeof *tmp);
-    if (items) dip_store_hint_huge(items, n * sizeof *items);
-    if (tmp) dip_store_hint_huge(tmp, n * sizeof *tmp);
-    if (!items || !tmp) {
-        /* Fallback without extra memory: insertion sort is stable. */
-        free(items);
-        free(tmp);
-        for (size_t i = 1; i < n; i++) {
-            struct dip_flow f = flows[i];
-            size_t j = i;
-            while (j > 0 && dip_flow_key_cmp(&flows[j - 1], &f, key) > 0) { flows[j] = flows[j - 1]; j--; }
-            flows[j] = f;
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct dip_flow *f = &flows[i];
-        items[i].idx = (uint32_t)i;
-        items[i].family = 0;
-        if (key == DIP_KEY_SPORT || key == DIP_KEY_DPORT) {
-            items[i].hi = 0;
-            items[i].lo = key == DIP_KEY_SPORT ? f->sport : f->dport;
-        } else {
-            const struct dip_addr *a = key == DIP_KEY_SRC ? &f->src : &f->dst;
-            items[i].hi = dip_get_u64(a->b);
-            items[i].lo = dip_get_u64(a->b + 8);
-            items[i].family = !dip_addr_is_v4(a);
-        }
-    }
-    qsort(items, n, sizeof *items, item_cmp);
-    for (size_t i = 0; i < n; i++) tmp[i] = flows[items[i].idx];
-    memcpy(flows, tmp, n * sizeof *tmp);
-    free(items);
-    free(tmp);
 }

@@ -51,7 +51,7 @@ struct dip_chunk {
 
 struct dip_segment {
     char file[64];           /* name inside the store folder */
-    uint64_t seq;            /* order of sealing: ties in key order break by seq */
+    uint64_t seq;            /* order of sealing */
     uint64_t bytes;          /* file size */
     struct dip_summary sum;
     struct dip_chunk *chunks;
@@ -86,13 +86,16 @@ int dip_wal_append(struct dip_wal *w, const uint8_t *batch, size_t len, bool syn
 void dip_wal_close(struct dip_wal *w);
 
 /* ---- segments (segment.c) ---- */
-/* Writes flows (sorted by tank key, stable) as segment file `path`, fsync'd,
- * deflated at zlib level 1..9 or with igzip for DIP_SEGMENT_FAST. Fills
- * seg's summaries and chunks (seg->file and seq are the caller's). */
-#define DIP_SEGMENT_FAST 0
-int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows, size_t n,
-                      size_t chunk_records, int level, struct dip_segment *seg, struct dip_errbuf *eb);
-/* The same written in steps, for records that arrive in key order (a
+/* Writes n records in document order, flows[order[i]] (or flows[i] when
+ * order is NULL), as segment file `path`, fsync'd, deflated at zlib level
+ * 1..9, with igzip level 3 (DIP_SEGMENT_IGZIP) or level 2 (DIP_SEGMENT_FAST).
+ * Fills seg's summaries and chunks (seg->file and seq are the caller's). */
+#define DIP_SEGMENT_IGZIP 0
+#define DIP_SEGMENT_FAST (-1)
+int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows,
+                      const uint32_t *order, size_t n, size_t chunk_records, int level, struct dip_segment *seg,
+                      struct dip_errbuf *eb);
+/* The same written in steps, for records that arrive in document order (a
  * merge): open, add any number of times, then finish with the last records
  * (or none); abort drops the file. At most a few thousand records are held
  * between steps. On failure finish and add leave the writer to abort, except
@@ -247,14 +250,13 @@ void dip_store_hint_huge(void *p, size_t len);
 void dip_store_path(const struct dip_store *s, const char *name, char *out, size_t cap);
 
 /* ---- the active part as sorted runs (active.c) ----
- * Queries read the active part in key order. Sorting all of it again after
+ * Queries read the active part in document order. Sorting all of it again after
  * every insert cost a query 20-90 ms under ingest (262144 records), so the
  * records appended since the last query are sorted into a new run, and the
  * newest runs are merged while the older is at most twice the newer: a few
- * runs (logarithmically many), each record merged a few times in all. Among
- * equal keys older runs come first, which is insertion order. */
+ * runs (logarithmically many), each record merged a few times in all. */
 struct dip_active_run {
-    struct dip_flow *flows;   /* sorted by key, stable; owned */
+    struct dip_flow *flows;   /* in document order; owned */
     size_t n;
     struct dip_summary *sums; /* one per chunk_records slice; owned */
 };
@@ -273,7 +275,11 @@ int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, c
 int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
                            struct dip_errbuf *eb);
 
-/* Sorts flows by tank key, keeping insertion order among equal keys. */
+/* ---- document order (order.c) ---- */
+/* Sets *order (malloc'd, n indexes) to flows[0..n) in document order
+ * (dip_flow_order_cmp). Returns DIP_OK, DIP_ENOMEM or DIP_ERANGE (n >= 2^32). */
+int dip_store_order(const struct dip_flow *flows, size_t n, enum dip_tank_key key, uint32_t **order);
+/* Sorts flows into document order in place. */
 void dip_store_sort(struct dip_flow *flows, size_t n, enum dip_tank_key key);
 
 #endif

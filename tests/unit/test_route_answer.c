@@ -1,6 +1,6 @@
 /* test_route_answer.c - merging answers on the way up a tank (answer.c):
  * structured parts pass through an indexer as the batches they came as and
- * come out in child order, random parts merge by key, a damaged batch is
+ * come out in child order, random parts merge in document order, a damaged batch is
  * reported where it is decoded, and a stream of batches decodes whole. */
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
@@ -113,7 +113,7 @@ static void test_damaged_batch_is_reported_where_decoded(void)
     dip_dynbuf_free(&pa);
 }
 
-static void test_random_parts_merge_by_key(void)
+static void test_random_parts_merge_in_document_order(void)
 {
     struct dip_flow a[4], b[4];
     make(a, 4, 0x0a000001u, 100); /* keys 10.0.0.1 10.0.0.1 10.0.0.2 10.0.0.2 */
@@ -128,7 +128,8 @@ static void test_random_parts_merge_by_key(void)
     CU_ASSERT_EQUAL(dip_answer_merge_add(&m, 0, pa.data, pa.len, &eb), DIP_OK);
     struct seen s = { { 0 }, 0 };
     CU_ASSERT_EQUAL(dip_answer_merge_each(&m, note, &s, &eb), DIP_OK);
-    static const uint64_t want[8] = { 100, 101, 200, 201, 102, 103, 202, 203 }; /* by key, ties by part */
+    /* by key, then (dst, ports and proto being equal) by first, then bytes */
+    static const uint64_t want[8] = { 100, 200, 101, 201, 102, 202, 103, 203 };
     CU_ASSERT_EQUAL_FATAL(s.n, 8);
     for (size_t i = 0; i < 8; i++) CU_ASSERT_EQUAL(s.bytes[i], want[i]);
     dip_answer_merge_free(&m);
@@ -171,7 +172,7 @@ int dip_suite_route_answer(void)
     if (!s) return -1;
     CU_add_test(s, "structured_parts_pass_through_in_child_order", test_structured_parts_pass_through_in_child_order);
     CU_add_test(s, "damaged_batch_is_reported_where_decoded", test_damaged_batch_is_reported_where_decoded);
-    CU_add_test(s, "random_parts_merge_by_key", test_random_parts_merge_by_key);
+    CU_add_test(s, "random_parts_merge_in_document_order", test_random_parts_merge_in_document_order);
     CU_add_test(s, "batch_stream_decodes_whole_batches_only", test_batch_stream_decodes_whole_batches_only);
     return 0;
 }

@@ -22,7 +22,8 @@ echo "== $n records (seed 1, IPv4)" >&2
 "$gen" -n "$n" --seed 1 --v6-share 0 --format batch -o "$work/flows.bin" 2>/dev/null
 
 # ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip),
-# with zlib level 4 (the default) and with igzip (--fast-deflate, as leaves do)
+# with igzip level 3 (the default), igzip level 2 (--fast-deflate, as leaves
+# do) and zlib level 4 (--gzip-level 4, the densest of the three)
 # The command reports the insert (until its last seal) and the merges after
 # it (compaction, src/store/merge.c) apart: rate and CPU a record of each.
 /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2> "$work/ingest.log"
@@ -44,6 +45,12 @@ fast_rate=$(echo "$fstored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
 fast_cpu=$(echo "$fstored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
 fast_disk=$(echo "scale=1; $(du -sb "$work/storef" | cut -f1) / $n" | bc)
 rm -rf "$work/storef"
+"$bin" store ingest --gzip-level 4 --dir "$work/storez" --key src "$work/flows.bin" 2> "$work/ingestz.log"
+zstored_line=$(grep 'store: stored' "$work/ingestz.log")
+zlib_rate=$(echo "$zstored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
+zlib_cpu=$(echo "$zstored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
+zlib_disk=$(echo "scale=1; $(du -sb "$work/storez" | cut -f1) / $n" | bc)
+rm -rf "$work/storez"
 /usr/bin/time -f "%e %M" -o "$work/time2" "$bench" "$work/store" "$points" 1000000 > "$work/dip.csv"
 read qsecs qrss < "$work/time2"
 get() { sed -n "s/^$1,//p" "$work/dip.csv"; }
@@ -69,10 +76,12 @@ read nf_scan nf_rss2 < "$work/t4"
 
 row records "$(get records)" "$nf_records"
 row insert_rec_per_s "$dip_rate" "$(echo "$n / ($end - $start)" | bc) (UDP receive at the offered 1M rec/s)"
-row insert_cpu_us_per_record "$dip_cpu (zlib level 4)" "-"
+row insert_cpu_us_per_record "$dip_cpu (igzip level 3)" "-"
+row insert_rec_per_s_per_core "$(echo "1000000 / $dip_cpu" | bc)" "-"
 row compaction_after_ingest "merged $merge_segs segments in $merge_secs s, $merge_cpu s CPU" "-"
 row insert_with_compaction_rec_per_s "$all_rate ($all_cpu us CPU a record)" "-"
 row insert_rec_per_s_fast_deflate "$fast_rate ($fast_cpu us CPU a record; $fast_disk B a record)" "-"
+row insert_rec_per_s_zlib4 "$zlib_rate ($zlib_cpu us CPU a record; $zlib_disk B a record)" "-"
 row point_query_p50_ms "$(get point_p50_ms) (keys drawn per record)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
 row point_query_p99_ms "$(get point_p99_ms) ($(get point_p99_records) records returned)" "-"
 row point_query_per_host_p50_ms "$(get point_host_p50_ms) (keys drawn per host; $(get hosts) hosts)" "-"
