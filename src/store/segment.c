@@ -130,8 +130,9 @@ static const struct dip_flow *work_flow(const struct seal_work *w, size_t i)
 static void *seal_worker(void *arg)
 {
     struct seal_work *w = arg;
-    struct dip_dynbuf text;
+    struct dip_dynbuf text, packed; /* a chunk's text and its deflated bytes, reused */
     dip_dynbuf_init(&text, CHUNK_TEXT_MAX);
+    dip_dynbuf_init(&packed, CHUNK_TEXT_MAX);
     z_stream z;
     memset(&z, 0, sizeof z);
     uint8_t *level_buf = w->igzip ? malloc(IGZIP_LEVEL_BUF) : NULL;
@@ -147,16 +148,25 @@ static void *seal_worker(void *arg)
         struct chunk_job *j = &w->jobs[i];
         dip_dynbuf_reset(&text);
         const struct dip_flow *flows = w->flows + j->start;
-        if (gathered) {
-            for (size_t k = 0; k < j->n; k++) gathered[k] = w->flows[w->order[j->start + k]];
+        if (gathered) { /* random reads of the active part: fetch a few ahead */
+            const uint32_t *ord = w->order + j->start;
+            for (size_t k = 0; k < j->n; k++) {
+                if (k + 8 < j->n) __builtin_prefetch(&w->flows[ord[k + 8]]);
+                gathered[k] = w->flows[ord[k]];
+            }
             flows = gathered;
         }
         dip_summary_init(&j->sum);
         for (size_t k = 0; k < j->n; k++) dip_summary_add(&j->sum, &flows[k]);
         j->rc = zok ? dip_tree_write_text(w->key, flows, j->n, &text) : DIP_ENOMEM;
+        /* deflated into the worker's buffer (room for the worst case, ~1.1x
+         * the text) and copied to one of the right size: a worst-case buffer
+         * per chunk was a fresh mapping per chunk */
+        dip_dynbuf_reset(&packed);
         if (!j->rc)
-            j->rc = w->igzip ? igzip_piece(w->level, level_buf, text.data, text.len, &j->deflated)
-                            : deflate_piece(&z, text.data, text.len, false, &j->deflated);
+            j->rc = w->igzip ? igzip_piece(w->level, level_buf, text.data, text.len, &packed)
+                             : deflate_piece(&z, text.data, text.len, false, &packed);
+        if (!j->rc) j->rc = dip_dynbuf_add(&j->deflated, packed.data, packed.len);
         j->crc = crc32_gzip_refl(0, text.data, text.len); /* zlib's crc32, ~6x faster */
         j->text_len = text.len;
     }
@@ -164,21 +174,32 @@ static void *seal_worker(void *arg)
     free(level_buf);
     free(gathered);
     dip_dynbuf_free(&text);
+    dip_dynbuf_free(&packed);
     return NULL;
 }
 
 #define SEAL_THREADS 2
 
 /* Cuts the work's n sorted records into chunk jobs: at most chunk_records
- * each, never across address families. Returns: the number of jobs. */
+ * each, never across address families. In document order all IPv4 keys come
+ * before all IPv6 ones, so a chunk whose ends agree is of one family, and
+ * otherwise a binary search finds where it changes (looking at every record
+ * through the order cost a cache miss a record). Returns: the number of jobs. */
 static size_t plan_chunks(const struct seal_work *w, size_t n, struct chunk_job *jobs, size_t cap)
 {
     size_t njobs = 0;
     for (size_t start = 0; start < n && njobs < cap;) {
-        size_t end = start + 1;
-        while (end < n && end - start < w->chunk_records &&
-               same_family(work_flow(w, start), work_flow(w, end), w->key))
-            end++;
+        size_t end = n - start > w->chunk_records ? start + w->chunk_records : n;
+        const struct dip_flow *first = work_flow(w, start);
+        if (!same_family(first, work_flow(w, end - 1), w->key)) {
+            size_t lo = start + 1, hi = end - 1; /* the first of the other family is in (start, end - 1] */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (same_family(first, work_flow(w, mid), w->key)) lo = mid + 1;
+                else hi = mid;
+            }
+            end = lo;
+        }
         jobs[njobs].start = start;
         jobs[njobs].n = end - start;
         dip_dynbuf_init(&jobs[njobs].deflated, CHUNK_TEXT_MAX);
