@@ -1,7 +1,7 @@
 /* merge.c - compaction: consecutive segments merged into one, streamed chunk
  * by chunk (a k-way merge in document order, dip_flow_order_cmp, so the
- * logical document is unchanged), in three steps like
- * sealing so that a leaf keeps ingesting and answering while a merge runs.
+ * logical document is unchanged), in three steps like sealing so that a
+ * leaf keeps ingesting and answering while a merge runs.
  *
  * Which segments merge (dip_store_merge_prepare):
  *   - a run of small segments (below compact_below records, left by restarts
@@ -120,7 +120,7 @@ int dip_store_merge_prepare(struct dip_store *s, struct dip_store_merge_job **jo
     if (!j) return dip_err_set(eb, DIP_ENOMEM, "no memory to merge segments");
     j->key = s->man.key;
     j->chunk_records = s->opt.chunk_records;
-    j->level = s->opt.fast_deflate ? DIP_SEGMENT_FAST : s->opt.gzip_level > 0 ? s->opt.gzip_level : DIP_SEGMENT_IGZIP;
+    j->level = s->opt.gzip_level > 0 ? s->opt.gzip_level : s->opt.fast_deflate ? DIP_SEGMENT_FAST : DIP_SEGMENT_IGZIP;
     for (size_t i = from; i < to; i++) {
         const struct dip_segment *seg = &s->man.segs[i];
         struct merge_input *in = &j->in[j->nin++];

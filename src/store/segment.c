@@ -1,22 +1,23 @@
 /* segment.c - sealed segments: the records of a sealed active part, in
- * document order (dip_flow_order_cmp), as one XML document <tank key=".." segment="N"> in one gzip
- * member. Each chunk of records is deflated on its own and ends at a full
- * flush point (RFC 1951 stored empty block, no history carried over), so a
- * query inflates a chunk's bytes alone, with a raw inflater, while zcat,
- * xmllint and libxml2 still read the file as one ordinary gzip stream. (A
- * gzip member per chunk would be simpler, but libxml2's gzip reader stops
- * after the first member.) A chunk holds complete subtrees from the tank
- * element down; a subtree split between two chunks appears in both, and the
- * logical document merges them. Chunks are deflated by ISA-L's igzip at
- * level 3 by default (measured on 3M generated records in document order:
- * 0.7 us and 30.7 B a record, against zlib level 4's 1.5 us and 26.5 B),
- * igzip level 2 with fast_deflate (0.23 us, 32.1 B) or zlib at a chosen
- * level; either way the file is the same kind of gzip stream and zlib reads
- * it. A flow whose `id` is the SipHash of its identity under the default
- * key is written without it (implicit-id): the random IDs are a third of the
- * compressed bytes otherwise, and readers (chunkdec.c, dip_tree_parse_chunk)
- * compute them again. Chunks are written and compressed on two threads:
- * deflate is most of the cost of sealing. */
+ * document order (dip_flow_order_cmp), as one XML document <tank key=".."
+ * segment="N"> in one gzip member. Each chunk of records is deflated on its
+ * own and ends at a full flush point (RFC 1951 stored empty block, no
+ * history carried over), so a query inflates a chunk's bytes alone, with a
+ * raw inflater, while zcat, xmllint and libxml2 still read the file as one
+ * ordinary gzip stream. (A gzip member per chunk would be simpler, but
+ * libxml2's gzip reader stops after the first member.) A chunk holds
+ * complete subtrees from the tank element down; a subtree split between two
+ * chunks appears in both, and the logical document merges them. Chunks are
+ * deflated by ISA-L's igzip, at level 2 when sealed (on the insert path)
+ * and level 3 when merged (in the background), or by zlib at a chosen
+ * level; measured on 3M generated records in document order, igzip level 2
+ * takes 0.23 us and 32.1 B a record, level 3 0.7 us and 30.7 B, zlib level
+ * 4 1.5 us and 26.5 B. Either way the file is the same kind of gzip stream
+ * and zlib reads it. A flow whose `id` is the SipHash of its identity
+ * under the default key is written without it (implicit-id): the random IDs
+ * are a third of the compressed bytes otherwise, and readers (chunkdec.c,
+ * dip_tree_parse_chunk) compute them again. Chunks are written and
+ * compressed on two threads: deflate is most of the cost of sealing. */
 #include "store_internal.h"
 
 #include <errno.h>

@@ -25,9 +25,10 @@ struct dip_store_options {
     size_t seal_records;       /* seal the active part into a segment at this many records (default: the
                                   memory budget / 1 KiB, at least 262144) */
     size_t chunk_records;      /* records per chunk of a segment (default 1024) */
-    int gzip_level;            /* 0: deflate segments with igzip (ISA-L) level 3 (default); 1..9: zlib at
-                                  that level (denser, 2x the CPU at 4) */
-    bool fast_deflate;         /* igzip at level 2 instead, whatever gzip_level says (~30% less CPU, ~5% more disk) */
+    int gzip_level;            /* 0 (default): deflate segments with igzip (ISA-L), level 2 when sealing (on
+                                  the insert path), level 3 when merging (in the background, ~5% denser);
+                                  1..9: zlib at that level for both (level 4: ~15% denser, 2x the CPU) */
+    bool fast_deflate;         /* with gzip_level 0: merges at igzip level 2 too (what cluster leaves do) */
     size_t compact_below;      /* segments with fewer records are merged by compaction (default seal_records / 4) */
     size_t compact_fanin;      /* tiered compaction merges this many segments of one tier (default 8; 1: never) */
     size_t max_result_records; /* a query returning more records fails with DIP_ERANGE (default 1,000,000) */

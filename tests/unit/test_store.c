@@ -2,6 +2,7 @@
  * and compaction keep the logical document, chunk pruning, limits, errors. */
 #include <CUnit/CUnit.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,41 +462,56 @@ static long gunzip_length(const char *path)
     return n < 0 || (err != Z_OK && err != Z_STREAM_END) ? -1 : total;
 }
 
-/* Segments deflated with igzip (fast_deflate) hold the same logical
- * document and are one valid gzip stream for zlib. */
-static void test_fast_deflate_segments_read_like_zlib_ones(void)
+/* Segments deflated by zlib (level 4), by igzip level 2 (sealed) and by
+ * igzip level 3 (merged) hold the same logical document and are each one
+ * valid gzip stream for zlib. */
+static void test_igzip_segments_read_like_zlib_ones(void)
 {
     struct dip_flow f[2500];
     make_flows(f, 2500, 3);
-    char *text[2];
-    uint64_t n[2];
-    long plain[2];
-    for (int fast = 0; fast < 2; fast++) {
+    static const char *const names[3] = { "zlib", "sealed", "merged" };
+    char *text[3];
+    uint64_t n[3];
+    long plain[3], bytes[3];
+    for (int v = 0; v < 3; v++) {
         struct dip_store_options o;
         dip_store_options_default(&o);
         o.seal_records = 100000;
         o.chunk_records = 128;
         o.sync = false;
-        o.fast_deflate = fast;
+        o.gzip_level = v == 0 ? 4 : 0;
         char sub[300], seg[400];
-        snprintf(sub, sizeof sub, "%s/%s", dir, fast ? "fast" : "zlib");
+        snprintf(sub, sizeof sub, "%s/%s", dir, names[v]);
         struct dip_store *s = NULL;
         struct dip_errbuf eb;
         CU_ASSERT_EQUAL_FATAL(dip_store_open(sub, DIP_KEY_SRC, &o, &s, NULL, &eb), DIP_OK);
-        CU_ASSERT_EQUAL(dip_store_insert(s, f, 2500, &eb), DIP_OK);
-        CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
-        text[fast] = query_text(s, "//flow[@dport=22 or @proto=17]", &n[fast]);
+        for (int part = 0; part < (v == 2 ? 3 : 1); part++) { /* three segments to merge */
+            size_t from = v == 2 ? (size_t)part * 1000 : 0, to = v == 2 && part < 2 ? from + 1000 : 2500;
+            CU_ASSERT_EQUAL(dip_store_insert(s, f + from, to - from, &eb), DIP_OK);
+            CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
+        }
+        size_t merged = 0;
+        if (v == 2) {
+            CU_ASSERT_EQUAL(dip_store_compact(s, &merged, &eb), DIP_OK);
+            CU_ASSERT_EQUAL(merged, 3);
+        }
+        text[v] = query_text(s, "//flow[@dport=22 or @proto=17]", &n[v]);
         dip_store_close(s);
-        snprintf(seg, sizeof seg, "%s/seg-000001.xml.gz", sub);
-        plain[fast] = gunzip_length(seg);
-        CU_ASSERT(plain[fast] > 2500 * 100);
+        snprintf(seg, sizeof seg, v == 2 ? "%s/seg-000001-2500.xml.gz" : "%s/seg-000001.xml.gz", sub);
+        plain[v] = gunzip_length(seg);
+        struct stat st;
+        bytes[v] = stat(seg, &st) == 0 ? (long)st.st_size : -1;
+        CU_ASSERT(plain[v] > 2500 * 100);
     }
     CU_ASSERT(n[0] > 100);
-    CU_ASSERT_EQUAL(n[0], n[1]);
-    CU_ASSERT_STRING_EQUAL(text[0], text[1]);
-    CU_ASSERT_EQUAL(plain[0], plain[1]);
-    free(text[0]);
-    free(text[1]);
+    for (int v = 1; v < 3; v++) {
+        CU_ASSERT_EQUAL(n[0], n[v]);
+        CU_ASSERT_STRING_EQUAL(text[0], text[v]);
+        CU_ASSERT_EQUAL(plain[0], plain[v]);
+    }
+    /* igzip level 3 is denser than level 2, zlib level 4 denser still */
+    CU_ASSERT(bytes[0] > 0 && bytes[0] < bytes[2] && bytes[2] < bytes[1]);
+    for (int v = 0; v < 3; v++) free(text[v]);
 }
 
 int dip_suite_store(void)
@@ -518,7 +534,7 @@ int dip_suite_store(void)
     T(test_point_query_on_the_key_skips_chunks);
     T(test_limits_and_errors_are_reported);
     T(test_scan_streams_every_record_in_key_order);
-    T(test_fast_deflate_segments_read_like_zlib_ones);
+    T(test_igzip_segments_read_like_zlib_ones);
     T(test_queries_between_inserts_match_a_fresh_sort);
 #undef T
     return 0;

@@ -22,8 +22,9 @@ echo "== $n records (seed 1, IPv4)" >&2
 "$gen" -n "$n" --seed 1 --v6-share 0 --format batch -o "$work/flows.bin" 2>/dev/null
 
 # ---- dipstorage: ingest through the store's insert path (WAL + seal + gzip),
-# with igzip level 3 (the default), igzip level 2 (--fast-deflate, as leaves
-# do) and zlib level 4 (--gzip-level 4, the densest of the three)
+# by default (igzip level 2 when sealing, level 3 when merging), with
+# --fast-deflate (merges at level 2 too, as leaves do) and with zlib level 4
+# (--gzip-level 4, the densest of the three)
 # The command reports the insert (until its last seal) and the merges after
 # it (compaction, src/store/merge.c) apart: rate and CPU a record of each.
 /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2> "$work/ingest.log"
@@ -76,11 +77,11 @@ read nf_scan nf_rss2 < "$work/t4"
 
 row records "$(get records)" "$nf_records"
 row insert_rec_per_s "$dip_rate" "$(echo "$n / ($end - $start)" | bc) (UDP receive at the offered 1M rec/s)"
-row insert_cpu_us_per_record "$dip_cpu (igzip level 3)" "-"
+row insert_cpu_us_per_record "$dip_cpu (igzip level 2; merges at 3)" "-"
 row insert_rec_per_s_per_core "$(echo "1000000 / $dip_cpu" | bc)" "-"
 row compaction_after_ingest "merged $merge_segs segments in $merge_secs s, $merge_cpu s CPU" "-"
 row insert_with_compaction_rec_per_s "$all_rate ($all_cpu us CPU a record)" "-"
-row insert_rec_per_s_fast_deflate "$fast_rate ($fast_cpu us CPU a record; $fast_disk B a record)" "-"
+row insert_rec_per_s_fast_deflate "$fast_rate ($fast_cpu us CPU a record; $fast_disk B a record; merges at level 2)" "-"
 row insert_rec_per_s_zlib4 "$zlib_rate ($zlib_cpu us CPU a record; $zlib_disk B a record)" "-"
 row point_query_p50_ms "$(get point_p50_ms) (keys drawn per record)" "$(echo "$nf_point * 1000" | bc) (one query; a full scan)"
 row point_query_p99_ms "$(get point_p99_ms) ($(get point_p99_records) records returned)" "-"
