@@ -185,8 +185,8 @@ static const struct order_plan order_plans[DIP_TANK_KEYS] = {
     [DIP_KEY_DPORT] = { { false, true }, 2, { true }, 1 },
 };
 
-#define CMP_NUM(x, y)                           \
-    do {                                        \
+#define CMP_NUM(x, y)                              \
+    do {                                           \
         if ((x) != (y)) return (x) < (y) ? -1 : 1; \
     } while (0)
 
