@@ -226,13 +226,12 @@ int dip_flow_order_cmp(const struct dip_flow *a, const struct dip_flow *b, enum 
 
 uint64_t dip_flow_order_hint(const struct dip_flow *f, enum dip_tank_key key)
 {
-    /* the first tie-break field, truncated to 63 bits below a family bit:
-     * IPv4 as its 32 bits then the ports, IPv6 as its top 63 bits, a port
-     * as itself then the next port */
+    /* the first tie-break address (every key has one), truncated to 63 bits
+     * below a family bit: IPv4 as its 32 bits then the top 31 bits of what
+     * follows (the second address or the ports), IPv6 as its top 63 bits */
     const struct order_plan *p = &order_plans[key];
     uint64_t ports = 0;
     for (int i = 0; i < p->nport; i++) ports = ports << 16 | (p->port_sport[i] ? f->sport : f->dport);
-    if (!p->naddr) return ports;
     const struct dip_addr *a = p->addr_src[0] ? &f->src : &f->dst;
     if (!dip_addr_is_v4(a)) return (uint64_t)1 << 63 | dip_get_u64(a->b) >> 1;
     const struct dip_addr *b = p->addr_src[1] ? &f->src : &f->dst;

@@ -120,7 +120,7 @@ int dip_store_merge_prepare(struct dip_store *s, struct dip_store_merge_job **jo
     if (!j) return dip_err_set(eb, DIP_ENOMEM, "no memory to merge segments");
     j->key = s->man.key;
     j->chunk_records = s->opt.chunk_records;
-    j->level = s->opt.gzip_level > 0 ? s->opt.gzip_level : s->opt.fast_deflate ? DIP_SEGMENT_FAST : DIP_SEGMENT_IGZIP;
+    j->level = dip_store_segment_level(&s->opt, true);
     for (size_t i = from; i < to; i++) {
         const struct dip_segment *seg = &s->man.segs[i];
         struct merge_input *in = &j->in[j->nin++];

@@ -13,7 +13,7 @@
 
 struct sort_item {
     uint64_t hi, lo; /* the key: an address's two halves, or a port in lo */
-    uint64_t hint;   /* dip_flow_order_hint */
+    uint64_t hint;   /* dip_flow_order_hint, set only where keys tie */
     uint32_t idx;    /* position in the records */
     uint32_t family; /* 0 IPv4 (and ports), 1 IPv6: IPv4 comes first in a tank */
 };
@@ -86,7 +86,6 @@ int dip_store_order(const struct dip_flow *flows, size_t n, enum dip_tank_key ke
         struct sort_item *it = &items[i];
         it->idx = (uint32_t)i;
         it->family = 0;
-        it->hint = dip_flow_order_hint(f, key);
         if (key == DIP_KEY_SPORT || key == DIP_KEY_DPORT) {
             it->hi = 0;
             it->lo = key == DIP_KEY_SPORT ? f->sport : f->dport;
@@ -108,7 +107,10 @@ int dip_store_order(const struct dip_flow *flows, size_t n, enum dip_tank_key ke
     for (size_t i = 0; i < n;) {
         size_t end = i + 1;
         while (end < n && same_key(&sorted[i], &sorted[end])) end++;
-        if (end - i > 1) qsort_r(sorted + i, end - i, sizeof *sorted, tie_cmp, (void *)ctx);
+        if (end - i > 1) { /* hints are needed only where keys tie */
+            for (size_t k = i; k < end; k++) sorted[k].hint = dip_flow_order_hint(&flows[sorted[k].idx], key);
+            qsort_r(sorted + i, end - i, sizeof *sorted, tie_cmp, (void *)ctx);
+        }
         i = end;
     }
     for (size_t i = 0; i < n; i++) out[i] = sorted[i].idx;

@@ -42,9 +42,7 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
     j->n = s->nactive;
     j->chunk_records = s->opt.chunk_records;
     j->key = s->man.key;
-    /* sealing is on the insert path: the fast deflate unless zlib is asked
-     * for; merges (merge.c) recompress denser in the background */
-    j->level = s->opt.gzip_level > 0 ? s->opt.gzip_level : DIP_SEGMENT_FAST;
+    j->level = dip_store_segment_level(&s->opt, false);
     j->seq = s->man.next_seq;
     snprintf(j->seg.file, sizeof j->seg.file, "seg-%06llu.xml.gz", (unsigned long long)j->seq);
     j->seg.seq = j->seq;

@@ -92,6 +92,14 @@ void dip_wal_close(struct dip_wal *w);
  * Fills seg's summaries and chunks (seg->file and seq are the caller's). */
 #define DIP_SEGMENT_IGZIP 0
 #define DIP_SEGMENT_FAST (-1)
+/* The deflate of a segment being sealed (on the insert path: the fast one
+ * unless zlib is asked for) or merged (in the background: denser unless
+ * fast_deflate says otherwise). */
+static inline int dip_store_segment_level(const struct dip_store_options *o, bool merging)
+{
+    if (o->gzip_level > 0) return o->gzip_level;
+    return merging && !o->fast_deflate ? DIP_SEGMENT_IGZIP : DIP_SEGMENT_FAST;
+}
 int dip_segment_write(const char *path, enum dip_tank_key key, uint64_t seq, const struct dip_flow *flows,
                       const uint32_t *order, size_t n, size_t chunk_records, int level, struct dip_segment *seg,
                       struct dip_errbuf *eb);

@@ -27,31 +27,33 @@ echo "== $n records (seed 1, IPv4)" >&2
 # (--gzip-level 4, the densest of the three)
 # The command reports the insert (until its last seal) and the merges after
 # it (compaction, src/store/merge.c) apart: rate and CPU a record of each.
-/usr/bin/time -f "%e %M %U %S" -o "$work/time" "$bin" store ingest --dir "$work/store" --key src "$work/flows.bin" 2> "$work/ingest.log"
-read secs rss usr sys < "$work/time"
-stored_line=$(grep 'store: stored' "$work/ingest.log")
-dip_rate=$(echo "$stored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
-dip_cpu=$(echo "$stored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
-merge_line=$(grep 'store: merged' "$work/ingest.log" || echo "store: merged 0 segments in 0 s (0 s of CPU)")
+# ingest NAME [OPTIONS...]: ingests into $work/NAME; sets rate and cpu (of the
+# insert), disk (bytes a record) and secs rss usr sys (of the whole command)
+ingest() {
+    i_name=$1; shift
+    /usr/bin/time -f "%e %M %U %S" -o "$work/$i_name.time" "$bin" store ingest "$@" --dir "$work/$i_name" --key src \
+        "$work/flows.bin" 2> "$work/$i_name.log"
+    read secs rss usr sys < "$work/$i_name.time"
+    i_line=$(grep 'store: stored' "$work/$i_name.log")
+    rate=$(echo "$i_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
+    cpu=$(echo "$i_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
+    disk=$(echo "scale=1; $(du -sb "$work/$i_name" | cut -f1) / $n" | bc)
+}
+ingest fast --fast-deflate
+fast_rate=$rate fast_cpu=$cpu fast_disk=$disk
+rm -rf "$work/fast"
+ingest zlib --gzip-level 4
+zlib_rate=$rate zlib_cpu=$cpu zlib_disk=$disk
+rm -rf "$work/zlib"
+ingest store
+dip_rate=$rate dip_cpu=$cpu
+merge_line=$(grep 'store: merged' "$work/store.log" || echo "store: merged 0 segments in 0 s (0 s of CPU)")
 merge_secs=$(echo "$merge_line" | sed -n 's/.* in \([0-9.]*\) s .*/\1/p')
 merge_cpu=$(echo "$merge_line" | sed -n 's/.*(\([0-9.]*\) s of CPU).*/\1/p')
 merge_segs=$(echo "$merge_line" | sed -n 's/.*merged \([0-9]*\) segments.*/\1/p')
 all_rate=$(echo "$n / $secs" | bc)
 all_cpu=$(echo "scale=2; ($usr + $sys) * 1000000 / $n" | bc)
 dip_rss_ingest=$((rss / 1024))
-/usr/bin/time -f "%e %M %U %S" -o "$work/timef" "$bin" store ingest --fast-deflate --dir "$work/storef" --key src "$work/flows.bin" 2> "$work/ingestf.log"
-read fsecs frss fusr fsys < "$work/timef"
-fstored_line=$(grep 'store: stored' "$work/ingestf.log")
-fast_rate=$(echo "$fstored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
-fast_cpu=$(echo "$fstored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
-fast_disk=$(echo "scale=1; $(du -sb "$work/storef" | cut -f1) / $n" | bc)
-rm -rf "$work/storef"
-"$bin" store ingest --gzip-level 4 --dir "$work/storez" --key src "$work/flows.bin" 2> "$work/ingestz.log"
-zstored_line=$(grep 'store: stored' "$work/ingestz.log")
-zlib_rate=$(echo "$zstored_line" | sed -n 's/.*(\([0-9]*\) rec\/s.*/\1/p')
-zlib_cpu=$(echo "$zstored_line" | sed -n 's/.*rec\/s, \([0-9.]*\) us of CPU.*/\1/p')
-zlib_disk=$(echo "scale=1; $(du -sb "$work/storez" | cut -f1) / $n" | bc)
-rm -rf "$work/storez"
 /usr/bin/time -f "%e %M" -o "$work/time2" "$bench" "$work/store" "$points" 1000000 > "$work/dip.csv"
 read qsecs qrss < "$work/time2"
 get() { sed -n "s/^$1,//p" "$work/dip.csv"; }
