@@ -42,6 +42,8 @@ struct query_run {
     bool none;                       /* the ranges say nothing can match */
     struct dip_flow *dec, *cand;     /* decoded chunk (when not cached), candidates */
     size_t ndec, capdec, ncand, capcand;
+    bool want_text;                  /* answers copy the records' text from chunks (spans) */
+    struct dip_span_vec spans;       /* with want_text: the decoded chunk's spans */
     const struct dip_xpath *q;       /* NULL: every record (export) */
     xmlXPathCompExprPtr comp;        /* NULL with q */
     enum dip_xpath_shape shape;
@@ -49,7 +51,7 @@ struct query_run {
     bool narrow;                     /* the query constrains the tank key: decode only its subtrees */
     struct dip_u128 key_min, key_max; /* with narrow: the smallest and largest keys it can select */
     struct timespec deadline;
-    struct dip_dynbuf text;          /* inflated chunk text, reused */
+    struct dip_dynbuf text;          /* inflated chunk text for libxml2, reused */
     uint64_t chunks_read, chunks_skipped;
     const struct dip_active_run *runs; /* the active part as sorted runs */
     size_t nruns;
@@ -60,9 +62,11 @@ struct query_run {
 struct source {
     size_t seg;                 /* index in the manifest; SIZE_MAX for a run of the active part */
     size_t run;                 /* which run (with seg SIZE_MAX) */
-    size_t next_chunk;
+    size_t next_chunk, end;     /* the chunks still to read: [next_chunk, end) */
     struct dip_flow *flows;     /* the current chunk's selected records */
+    struct dip_text_span *spans; /* and where each lies in text (len 0: not there) */
     size_t n, pos, cap;
+    struct dip_dynbuf text;     /* the current chunk's text */
     bool done;
 };
 
@@ -73,12 +77,6 @@ static bool past_deadline(const struct query_run *r)
     return now.tv_sec > r->deadline.tv_sec || (now.tv_sec == r->deadline.tv_sec && now.tv_nsec > r->deadline.tv_nsec);
 }
 
-static size_t source_chunks(const struct query_run *r, const struct source *src)
-{
-    if (src->seg != SIZE_MAX) return r->s->man.segs[src->seg].nchunks;
-    size_t per = r->s->opt.chunk_records;
-    return (r->runs[src->run].n + per - 1) / per;
-}
 
 /* The records of active chunk i: a slice of a sorted run. */
 static const struct dip_flow *active_slice(const struct query_run *r, const struct source *src, size_t i, size_t *n)
@@ -89,12 +87,27 @@ static const struct dip_flow *active_slice(const struct query_run *r, const stru
     return run->flows + start;
 }
 
-/* Sets the sources of a query: segment i for i < nsegs, then the runs. */
-static void source_init(const struct query_run *r, struct source *src, size_t i)
+/* Sets the sources of a query: segment i for i < nsegs, then the runs; a
+ * query narrowed on the key reads only the chunks of a segment its keys
+ * can reach. */
+static void source_init(struct query_run *r, struct source *src, size_t i)
 {
     memset(src, 0, sizeof *src);
-    src->seg = i < r->s->man.nsegs ? i : SIZE_MAX;
-    src->run = i < r->s->man.nsegs ? 0 : i - r->s->man.nsegs;
+    dip_dynbuf_init(&src->text, (size_t)1 << 30);
+    if (i < r->s->man.nsegs) {
+        size_t nchunks = r->s->man.segs[i].nchunks;
+        src->seg = i;
+        src->end = nchunks;
+        if (r->narrow) {
+            dip_reach_window(r->s, i, r->key_min, r->key_max, &src->next_chunk, &src->end);
+            r->chunks_skipped += nchunks - (src->end - src->next_chunk);
+        }
+    } else {
+        size_t per = r->s->opt.chunk_records;
+        src->seg = SIZE_MAX;
+        src->run = i - r->s->man.nsegs;
+        src->end = (r->runs[src->run].n + per - 1) / per;
+    }
 }
 
 static bool summary_may_match(const struct query_run *r, const struct dip_summary *sum)
@@ -165,11 +178,14 @@ static size_t past_key_max(void *ctx, const char *text, size_t len)
     return dip_u128_cmp(k, r->key_max) > 0 ? (size_t)(close - text) : 0;
 }
 
-/* The records of chunk i of a source, borrowed until the next call.
- * DIP_EAGAIN: the chunk's text is not canonical, use chunk_doc. */
-static int chunk_records(struct query_run *r, const struct source *src, size_t i, const struct dip_flow **flows,
-                         size_t *n)
+/* The records of chunk i of a source, borrowed until the next call, and
+ * with want_text where each lies in src->text (*spans; NULL when the
+ * records come from memory). DIP_EAGAIN: the chunk's text is not
+ * canonical, use chunk_doc. */
+static int chunk_records(struct query_run *r, struct source *src, size_t i, const struct dip_flow **flows, size_t *n,
+                         const struct dip_text_span **spans)
 {
+    *spans = NULL;
     if (src->seg == SIZE_MAX) {
         *flows = active_slice(r, src, i, n);
         return DIP_OK;
@@ -177,9 +193,11 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
     const struct dip_segment *seg = &r->s->man.segs[src->seg];
     if ((*flows = dip_cache_get_flows(&r->s->cache, seg->file, i, n))) return DIP_OK;
     bool filtered = r->narrow && dip_cache_reads(&r->s->cache, seg->file, i) < DIP_CACHE_ADMIT;
-    int rc = filtered ? dip_segment_read_chunk_until(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text,
+    struct dip_dynbuf *text = &src->text;
+    struct dip_span_vec *sv = r->want_text ? &r->spans : NULL;
+    int rc = filtered ? dip_segment_read_chunk_until(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], text,
                                                      past_key_max, r, r->eb)
-                      : dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], &r->text, r->eb);
+                      : dip_segment_read_chunk(r->s->seg_fds[src->seg], seg->file, &seg->chunks[i], text, r->eb);
     if (rc) return rc;
     if (filtered) {
         /* A query narrowed on the key, on a chunk read rarely: only the
@@ -190,12 +208,13 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
          * such meeting made them slower than never caching. */
         struct dip_chunk_filter flt = { keep_subtree, r, true };
         r->ndec = 0;
-        rc = dip_chunk_decode(r->s->man.key, (const char *)r->text.data, r->text.len, &flt, &r->dec, &r->ndec,
-                              &r->capdec);
+        rc = dip_chunk_decode_spans(r->s->man.key, (const char *)text->data, text->len, &flt, &r->dec, &r->ndec,
+                                    &r->capdec, sv);
         if (rc == DIP_ENOMEM) return dip_err_set(r->eb, rc, "no memory to decode %s chunk %zu", seg->file, i);
         if (rc) return DIP_EAGAIN;
         *flows = r->dec;
         *n = r->ndec;
+        if (sv) *spans = sv->v;
         return DIP_OK;
     }
     /* Decoded records (~150 bytes each, against ~3.5 KB for a tree) stay in
@@ -213,7 +232,7 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
     struct dip_flow **dst = own ? &own : &r->dec;
     size_t *dn = own ? &nown : &r->ndec, *dcap = own ? &capown : &r->capdec;
     *dn = 0;
-    rc = dip_chunk_decode(r->s->man.key, (const char *)r->text.data, r->text.len, NULL, dst, dn, dcap);
+    rc = dip_chunk_decode_spans(r->s->man.key, (const char *)text->data, text->len, NULL, dst, dn, dcap, sv);
     if (rc) {
         free(own);
         if (rc == DIP_ENOMEM) return dip_err_set(r->eb, rc, "no memory to decode %s chunk %zu", seg->file, i);
@@ -221,6 +240,7 @@ static int chunk_records(struct query_run *r, const struct source *src, size_t i
     }
     *flows = *dst;
     *n = *dn;
+    if (sv) *spans = sv->v;
     if (own && !dip_cache_put_flows(&r->s->cache, seg->file, i, own, nown)) {
         /* no room: keep them for this query only */
         free(r->dec);
@@ -265,14 +285,14 @@ static bool may_select(const struct query_run *r, const struct dip_flow *f)
     return true;
 }
 
-static int push_flow(struct source *src, const struct dip_flow *f);
+static int push_flow(struct source *src, const struct dip_flow *f, const struct dip_text_span *span);
 static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc);
 
 /* Evaluates the query on the records of one chunk: selected flows go to out
  * (node-set shapes), numbers add to *num, booleans or into *any. Returns
  * DIP_EAGAIN when libxml2's result is not a node-set of flows. */
-static int eval_records(struct query_run *r, const struct dip_flow *f, size_t n, struct source *out, double *num,
-                        bool *any)
+static int eval_records(struct query_run *r, const struct dip_flow *f, const struct dip_text_span *spans, size_t n,
+                        struct source *out, double *num, bool *any)
 {
     if (r->fq) {
         enum dip_fastq_kind kind = dip_fastq_kind(r->fq);
@@ -282,7 +302,7 @@ static int eval_records(struct query_run *r, const struct dip_flow *f, size_t n,
             if (!dip_fastq_match(r->fq, &f[k])) continue;
             switch (kind) {
             case DIP_FASTQ_FLOWS:
-                if (push_flow(out, &f[k])) return DIP_ENOMEM;
+                if (push_flow(out, &f[k], spans ? &spans[k] : NULL)) return DIP_ENOMEM;
                 break;
             case DIP_FASTQ_COUNT: count++; break;
             case DIP_FASTQ_SUM: {
@@ -327,7 +347,7 @@ static int eval_records(struct query_run *r, const struct dip_flow *f, size_t n,
                 break;
             }
             size_t idx = (size_t)(uintptr_t)node->_private - 1;
-            rc = idx < r->ncand ? push_flow(out, &r->cand[idx]) : DIP_EAGAIN;
+            rc = idx < r->ncand ? push_flow(out, &r->cand[idx], NULL) : DIP_EAGAIN;
         }
     }
     if (obj) xmlXPathFreeObject(obj);
@@ -372,15 +392,19 @@ static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc)
     return obj;
 }
 
-static int push_flow(struct source *src, const struct dip_flow *f)
+static int push_flow(struct source *src, const struct dip_flow *f, const struct dip_text_span *span)
 {
     if (src->n == src->cap) {
         size_t cap = src->cap ? src->cap * 2 : 256;
         struct dip_flow *p = realloc(src->flows, cap * sizeof *p);
         if (!p) return DIP_ENOMEM;
         src->flows = p;
+        struct dip_text_span *sp = realloc(src->spans, cap * sizeof *sp);
+        if (!sp) return DIP_ENOMEM;
+        src->spans = sp;
         src->cap = cap;
     }
+    src->spans[src->n] = span ? *span : (struct dip_text_span){ 0, 0 };
     src->flows[src->n++] = *f;
     return DIP_OK;
 }
@@ -389,8 +413,7 @@ static int push_flow(struct source *src, const struct dip_flow *f)
 static int source_fill(struct query_run *r, struct source *src)
 {
     src->n = src->pos = 0;
-    size_t total = source_chunks(r, src);
-    while (src->n == 0 && src->next_chunk < total) {
+    while (src->n == 0 && src->next_chunk < src->end) {
         size_t i = src->next_chunk++;
         if (!chunk_may_match(r, src, i)) {
             r->chunks_skipped++;
@@ -400,17 +423,18 @@ static int source_fill(struct query_run *r, struct source *src)
                                                  r->s->opt.max_query_seconds);
         r->chunks_read++;
         const struct dip_flow *f;
+        const struct dip_text_span *spans;
         size_t n;
-        int rc = chunk_records(r, src, i, &f, &n);
+        int rc = chunk_records(r, src, i, &f, &n, &spans);
         if (rc == DIP_OK) {
             if (!r->q) {
                 for (size_t k = 0; k < n; k++)
-                    if (push_flow(src, &f[k])) return DIP_ENOMEM;
+                    if (push_flow(src, &f[k], spans ? &spans[k] : NULL)) return DIP_ENOMEM;
                 continue;
             }
             double num = 0;
             bool any = false;
-            if ((rc = eval_records(r, f, n, src, &num, &any))) return rc;
+            if ((rc = eval_records(r, f, spans, n, src, &num, &any))) return rc;
             continue;
         }
         if (rc != DIP_EAGAIN) return rc;
@@ -438,7 +462,7 @@ static int source_fill(struct query_run *r, struct source *src)
                 break;
             }
             rc = dip_flow_from_xml_node(&f, node, r->eb);
-            if (!rc) rc = push_flow(src, &f);
+            if (!rc) rc = push_flow(src, &f, NULL);
         }
         xmlXPathFreeObject(obj);
         if (owned) xmlFreeDoc(doc);
@@ -471,9 +495,13 @@ static void sift_down(size_t *heap, size_t n, size_t i, const struct source *src
     }
 }
 
+/* Receives the next record of an answer and, when the chunk text held it in
+ * the canonical form, that text ("<flow .../>", len bytes), else NULL. */
+typedef int (*emit_fn)(void *ctx, const struct dip_flow *f, const char *text, size_t len);
+
 /* Streams the selected records of every source in document order (a k-way
  * merge through a binary heap of the sources). */
-static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
+static int merge_sources(struct query_run *r, emit_fn fn, void *ctx)
 {
     size_t nsrc = r->s->man.nsegs + r->nruns;
     enum dip_tank_key key = r->s->man.key;
@@ -494,19 +522,62 @@ static int merge_sources(struct query_run *r, dip_store_flow_fn fn, void *ctx)
     for (size_t i = n / 2; i-- > 0;) sift_down(heap, n, i, srcs, key);
     while (!rc && n) {
         struct source *best = &srcs[heap[0]];
-        rc = fn(ctx, &best->flows[best->pos]);
+        const struct dip_text_span *sp = &best->spans[best->pos];
+        rc = fn(ctx, &best->flows[best->pos], sp->len ? (const char *)best->text.data + sp->off : NULL, sp->len);
         if (rc) break;
         if (++best->pos == best->n && (rc = source_fill(r, best))) break;
         if (best->done) heap[0] = heap[--n];
         sift_down(heap, n, 0, srcs, key);
     }
-    for (size_t i = 0; i < nsrc; i++) free(srcs[i].flows);
+    for (size_t i = 0; i < nsrc; i++) {
+        free(srcs[i].flows);
+        free(srcs[i].spans);
+        dip_dynbuf_free(&srcs[i].text);
+    }
     free(srcs);
     free(heap);
     return rc;
 }
 
 /* ---- decomposable aggregates: count, sum, boolean ---- */
+
+/* Adds the chunks of one source to *total, or sets *any. */
+static int aggregate_source(struct query_run *r, struct source *src, double *total, bool *any)
+{
+    for (size_t i = src->next_chunk; i < src->end; i++) {
+        if (!chunk_may_match(r, src, i)) {
+            r->chunks_skipped++;
+            continue;
+        }
+        if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit");
+        r->chunks_read++;
+        const struct dip_flow *f;
+        const struct dip_text_span *spans;
+        size_t n;
+        int rc = chunk_records(r, src, i, &f, &n, &spans);
+        if (rc == DIP_OK) {
+            if ((rc = eval_records(r, f, NULL, n, NULL, total, any))) return rc == DIP_EAGAIN ? DIP_EINVAL : rc;
+            if (*any) break;
+            continue;
+        }
+        if (rc != DIP_EAGAIN) return rc;
+        xmlDocPtr doc;
+        bool owned;
+        rc = chunk_doc(r, src, i, &doc, &owned);
+        if (rc) return rc;
+        xmlXPathObjectPtr obj = eval_on(r, doc);
+        if (!obj) {
+            if (owned) xmlFreeDoc(doc);
+            return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+        }
+        if (r->shape == DIP_XPATH_BOOLEAN) *any = xmlXPathCastToBoolean(obj);
+        else *total += xmlXPathCastToNumber(obj);
+        xmlXPathFreeObject(obj);
+        if (owned) xmlFreeDoc(doc);
+        if (*any) break;
+    }
+    return DIP_OK;
+}
 
 static int aggregate(struct query_run *r, struct dip_store_answer *ans)
 {
@@ -516,38 +587,9 @@ static int aggregate(struct query_run *r, struct dip_store_answer *ans)
     for (size_t si = 0; si < nsrc && !any; si++) {
         struct source src;
         source_init(r, &src, si);
-        size_t nchunks = source_chunks(r, &src);
-        for (size_t i = 0; i < nchunks; i++) {
-            if (!chunk_may_match(r, &src, i)) {
-                r->chunks_skipped++;
-                continue;
-            }
-            if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit");
-            r->chunks_read++;
-            const struct dip_flow *f;
-            size_t n;
-            int rc = chunk_records(r, &src, i, &f, &n);
-            if (rc == DIP_OK) {
-                if ((rc = eval_records(r, f, n, NULL, &total, &any))) return rc == DIP_EAGAIN ? DIP_EINVAL : rc;
-                if (any) break;
-                continue;
-            }
-            if (rc != DIP_EAGAIN) return rc;
-            xmlDocPtr doc;
-            bool owned;
-            rc = chunk_doc(r, &src, i, &doc, &owned);
-            if (rc) return rc;
-            xmlXPathObjectPtr obj = eval_on(r, doc);
-            if (!obj) {
-                if (owned) xmlFreeDoc(doc);
-                return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
-            }
-            if (r->shape == DIP_XPATH_BOOLEAN) any = xmlXPathCastToBoolean(obj);
-            else total += xmlXPathCastToNumber(obj);
-            xmlXPathFreeObject(obj);
-            if (owned) xmlFreeDoc(doc);
-            if (any) break;
-        }
+        int rc = aggregate_source(r, &src, &total, &any);
+        dip_dynbuf_free(&src.text);
+        if (rc) return rc;
     }
     if (r->shape == DIP_XPATH_BOOLEAN) {
         ans->kind = DIP_RESULT_BOOLEAN;
@@ -567,12 +609,37 @@ struct flow_sink {
     struct dip_errbuf *eb;
 };
 
-static int sink_flow(void *ctx, const struct dip_flow *f)
+/* Appends a record's element as dip_flow_xml_append writes it, from its
+ * text in a chunk ("<flow .../>" as sealed: the ID left out when it is the
+ * default one, so it is written out here). */
+static int append_flow_text(struct dip_dynbuf *b, const struct dip_flow *f, const char *text, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    enum { ID_ATTR = 22 }; /* ` id="`, 16 hex digits, `"` */
+    bool has_id = len >= ID_ATTR + 2 && memcmp(text + len - 2 - ID_ATTR, " id=\"", 5) == 0;
+    int rc = dip_dynbuf_reserve(b, len + ID_ATTR);
+    if (rc) return rc;
+    char *p = (char *)b->data + b->len;
+    memcpy(p, text, len - 2);
+    p += len - 2;
+    if (!has_id) {
+        memcpy(p, " id=\"", 5);
+        for (int i = 0, sh = 60; sh >= 0; i++, sh -= 4) p[5 + i] = hex[(f->id >> sh) & 15];
+        p[21] = '"';
+        p += ID_ATTR;
+    }
+    memcpy(p, "/>", 2);
+    b->len = (size_t)(p + 2 - (char *)b->data);
+    b->data[b->len] = 0;
+    return DIP_OK;
+}
+
+static int sink_flow(void *ctx, const struct dip_flow *f, const char *text, size_t len)
 {
     struct flow_sink *k = ctx;
     if (k->ans->count >= k->opt->max_result_records)
         return dip_err_set(k->eb, DIP_ERANGE, "result exceeds the limit of %zu records", k->opt->max_result_records);
-    int rc = dip_flow_xml_append(f, &k->ans->body);
+    int rc = text ? append_flow_text(&k->ans->body, f, text, len) : dip_flow_xml_append(f, &k->ans->body);
     if (!rc) rc = dip_dynbuf_add(&k->ans->body, "\n", 1);
     if (rc == DIP_ERANGE)
         return dip_err_set(k->eb, DIP_ERANGE, "result exceeds the limit of %zu bytes", k->opt->max_result_bytes);
@@ -787,6 +854,7 @@ static void finish(struct query_run *r, struct dip_xpath *q)
     dip_fastq_free(r->fq);
     free(r->dec);
     free(r->cand);
+    free(r->spans.v);
     dip_xpath_free(q);
     dip_dynbuf_free(&r->text);
 }
@@ -804,6 +872,7 @@ int dip_store_query(struct dip_store *s, const char *xpath, size_t len, struct d
     if (r.shape == DIP_XPATH_FLOWS) {
         struct flow_sink sink = { ans, &s->opt, eb };
         ans->kind = DIP_RESULT_NODES;
+        r.want_text = true;
         rc = merge_sources(&r, sink_flow, &sink);
         if (rc == DIP_EAGAIN) { /* the analyser was too optimistic: answer exactly anyway */
             dip_dynbuf_reset(&ans->body);
@@ -826,16 +895,28 @@ out:
     return rc;
 }
 
+struct scan_sink {
+    dip_store_flow_fn fn;
+    void *ctx;
+};
+
+static int scan_flow(void *ctx, const struct dip_flow *f, const char *text, size_t len)
+{
+    const struct scan_sink *k = ctx;
+    return k->fn(k->ctx, f);
+}
+
 int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
                    struct dip_errbuf *eb)
 {
+    struct scan_sink sink = { fn, ctx };
     struct query_run r;
     struct dip_xpath *q = NULL;
     int rc = prepare(&r, s, xpath, xpath ? strlen(xpath) : 0, &q, err_column, eb);
     if (!rc && xpath && r.shape != DIP_XPATH_FLOWS)
         rc = dip_err_set(eb, DIP_EINVAL, "export needs an expression selecting flow elements (such as //flow[...]), "
                                          "not a %s expression", shape_name(r.shape));
-    if (!rc) rc = merge_sources(&r, fn, ctx);
+    if (!rc) rc = merge_sources(&r, scan_flow, &sink);
     if (rc == DIP_EAGAIN) rc = dip_err_set(eb, DIP_EINVAL, "export needs an expression selecting flow elements");
     finish(&r, q);
     return rc;

@@ -223,6 +223,7 @@ void dip_store_close(struct dip_store *s)
     free(s->runs);
     dip_dynbuf_free(&s->scratch);
     dip_cache_free(&s->cache);
+    dip_reach_free_all(s);
     free(s);
 }
 

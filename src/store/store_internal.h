@@ -248,7 +248,18 @@ struct dip_store {
     size_t run_covered;          /* active[0..run_covered) are in the runs */
     struct dip_dynbuf scratch; /* batch encoding for inserts */
     struct dip_cache cache;    /* half of the memory budget */
+    struct dip_reach *reach;   /* per segment: where narrowed queries start and stop (reach.c) */
+    size_t nreach, reach_cap;
 };
+
+/* ---- the chunks a query narrowed on the key can reach (reach.c) ---- */
+struct dip_reach;
+/* Sets [*first, *end) to the chunks of segment seg that may hold keys in
+ * [lo, hi] (the analyser's value space); chunks outside cannot. Builds the
+ * segment's arrays on first use (without memory: the whole segment). */
+void dip_reach_window(struct dip_store *s, size_t seg, struct dip_u128 lo, struct dip_u128 hi, size_t *first,
+                      size_t *end);
+void dip_reach_free_all(struct dip_store *s);
 
 /* Asks the kernel for huge pages behind a large buffer (fewer page faults
  * when it is first filled); a hint only, ignored where unsupported. */

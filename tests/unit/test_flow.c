@@ -1,6 +1,7 @@
 /* test_flow.c - the flow record: addresses, XML attributes, binary batches
  * (fed whole, truncated at every byte and corrupted at every byte) and flow IDs. */
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
 #include <libxml/tree.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -54,6 +55,37 @@ static void test_addr_parse_and_format_round_trip_rfc5952(void)
     CU_ASSERT_EQUAL(dip_addr_parse("2001:DB8:0:0:0:0:0:1", 20, &a), DIP_OK);
     dip_addr_format(&a, text);
     CU_ASSERT_STRING_EQUAL(text, "2001:db8::1"); /* lowercase, longest zero run compressed */
+}
+
+/* dip_addr_format has its own IPv6 formatting: it must write what
+ * inet_ntop writes (the text stored segments hold), on every pattern of zero
+ * groups and on random values, including the dotted IPv4-compatible form. */
+static void test_addr_format_v6_equals_inet_ntop(void)
+{
+    uint32_t rng = 12345;
+    for (unsigned zeros = 0; zeros < 256; zeros++) {
+        for (int round = 0; round < 40; round++) {
+            struct dip_addr a;
+            for (int g = 0; g < 8; g++) {
+                rng = rng * 1103515245u + 12345u;
+                unsigned v = (rng >> 8) & 0xffff;
+                unsigned width = round % 5; /* groups of 1 to 4 hex digits, and 0xffff */
+                v = width == 4 ? 0xffff : v >> (4 * (3 - width));
+                if (zeros & (1u << g)) v = 0;
+                a.b[2 * g] = (uint8_t)(v >> 8);
+                a.b[2 * g + 1] = (uint8_t)v;
+            }
+            if (dip_addr_is_v4(&a)) continue; /* written dotted, without inet_ntop */
+            char want[INET6_ADDRSTRLEN], got[DIP_ADDR_TEXT_MAX];
+            CU_ASSERT_PTR_NOT_NULL_FATAL(inet_ntop(AF_INET6, a.b, want, sizeof want));
+            size_t n = dip_addr_format(&a, got);
+            CU_ASSERT_STRING_EQUAL(got, want);
+            CU_ASSERT_EQUAL(n, strlen(want));
+            struct dip_addr back;
+            CU_ASSERT_EQUAL(dip_addr_parse(got, n, &back), DIP_OK);
+            CU_ASSERT_EQUAL(memcmp(back.b, a.b, 16), 0);
+        }
+    }
 }
 
 static void test_addr_parse_rejects_garbage(void)
@@ -255,6 +287,7 @@ int dip_suite_flow(void)
     CU_pSuite s = CU_add_suite("flow", NULL, NULL);
     if (!s) return -1;
     CU_add_test(s, "addr_parse_and_format_round_trip_rfc5952", test_addr_parse_and_format_round_trip_rfc5952);
+    CU_add_test(s, "addr_format_v6_equals_inet_ntop", test_addr_format_v6_equals_inet_ntop);
     CU_add_test(s, "addr_parse_rejects_garbage", test_addr_parse_rejects_garbage);
     CU_add_test(s, "addr_order_puts_ipv4_before_ipv6", test_addr_order_puts_ipv4_before_ipv6);
     CU_add_test(s, "flow_xml_round_trip_with_and_without_optional_fields",
