@@ -77,7 +77,6 @@ static bool past_deadline(const struct query_run *r)
     return now.tv_sec > r->deadline.tv_sec || (now.tv_sec == r->deadline.tv_sec && now.tv_nsec > r->deadline.tv_nsec);
 }
 
-
 /* The records of active chunk i: a slice of a sorted run. */
 static const struct dip_flow *active_slice(const struct query_run *r, const struct source *src, size_t i, size_t *n)
 {
