@@ -8,40 +8,44 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Two digits at a time from the back: half the divisions of one at a time
- * (formatting is most of writing a record's XML). */
+/* Two digits at a time from the back, straight into out after counting
+ * the digits (formatting is most of writing a record's XML; a copy of a
+ * variable length at the end was a library call per number). */
 static size_t format_u64(uint64_t v, char *out)
 {
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                    "8081828384858687888990919293949596979899";
+    static const uint64_t pow10[20] = { 1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+                                        1000000000000ull, 10000000000000ull, 100000000000000ull,
+                                        1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+                                        1000000000000000000ull, 10000000000000000000ull };
     if (v < 10) {
         out[0] = (char)('0' + v);
         return 1;
     }
-    char tmp[20];
-    size_t n = sizeof tmp;
+    size_t len = 2;
+    while (len < 20 && v >= pow10[len]) len++;
+    char *p = out + len;
     while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
+        p -= 2;
+        memcpy(p, pairs + 2 * (v % 100), 2);
         v /= 100;
-        n -= 2;
-        memcpy(tmp + n, pairs + 2 * r, 2);
     }
-    if (v >= 10) {
-        n -= 2;
-        memcpy(tmp + n, pairs + 2 * v, 2);
-    } else {
-        tmp[--n] = (char)('0' + v);
-    }
-    memcpy(out, tmp + n, sizeof tmp - n);
-    return sizeof tmp - n;
+    if (v >= 10) memcpy(p - 2, pairs + 2 * v, 2);
+    else p[-1] = (char)('0' + v);
+    return len;
 }
 
 /* Each field's ` name="` and its length, made once (a record's XML is
  * written for every record of every result: strlen per attribute was a
- * tenth of the access point's formatting). */
+ * tenth of the access point's formatting). Each is copied as 16 bytes at
+ * once, whatever its length: the writing may run up to 16 bytes past the
+ * record's end, within the DIP_FLOW_XML_ATTRS_MAX bytes callers provide. */
 #define MAX_FIELDS 32
-static struct { char text[24]; size_t len; } prefixes[MAX_FIELDS];
+#define PREFIX_COPY 16
+static struct { char text[PREFIX_COPY]; size_t len; } prefixes[MAX_FIELDS];
 static pthread_once_t prefixes_once = PTHREAD_ONCE_INIT;
 
 static void make_prefixes(void)
@@ -49,8 +53,11 @@ static void make_prefixes(void)
     size_t nfields;
     const struct dip_field *fd = dip_flow_fields(&nfields);
     for (size_t i = 0; i < nfields && i < MAX_FIELDS; i++) {
-        int n = snprintf(prefixes[i].text, sizeof prefixes[i].text, " %s=\"", fd[i].name);
-        prefixes[i].len = n > 0 && (size_t)n < sizeof prefixes[i].text ? (size_t)n : 0;
+        char text[64];
+        int n = snprintf(text, sizeof text, " %s=\"", fd[i].name);
+        if (n <= 0 || n > PREFIX_COPY) continue; /* written the slow way */
+        memcpy(prefixes[i].text, text, (size_t)n);
+        prefixes[i].len = (size_t)n;
     }
 }
 
@@ -63,7 +70,7 @@ static size_t xml_attrs(const struct dip_flow *f, char *out, bool with_id)
         if (fd->opt_bit && !(f->present & fd->opt_bit)) continue;
         if (fd->type == DIP_FT_ID && !with_id) continue;
         if (i < MAX_FIELDS && prefixes[i].len) {
-            memcpy(out + n, prefixes[i].text, prefixes[i].len);
+            memcpy(out + n, prefixes[i].text, PREFIX_COPY);
             n += prefixes[i].len;
         } else {
             size_t len = strlen(fd->name);
@@ -73,14 +80,34 @@ static size_t xml_attrs(const struct dip_flow *f, char *out, bool with_id)
             out[n++] = '=';
             out[n++] = '"';
         }
-        if (fd->type == DIP_FT_ADDR) {
-            n += dip_addr_format((const struct dip_addr *)((const uint8_t *)f + fd->offset), out + n);
-        } else if (fd->type == DIP_FT_ID) {
+        const uint8_t *v = (const uint8_t *)f + fd->offset;
+        switch (fd->type) {
+        case DIP_FT_ADDR: n += dip_addr_format((const struct dip_addr *)v, out + n); break;
+        case DIP_FT_ID: {
             /* the flow ID: 16 lowercase hex digits */
             static const char hex[] = "0123456789abcdef";
             for (int s = 60; s >= 0; s -= 4) out[n++] = hex[(f->id >> s) & 15];
-        } else {
-            n += format_u64(dip_flow_get_u64(f, fd), out + n);
+            break;
+        }
+        case DIP_FT_U8: n += format_u64(*v, out + n); break;
+        case DIP_FT_U16: {
+            uint16_t x;
+            memcpy(&x, v, 2);
+            n += format_u64(x, out + n);
+            break;
+        }
+        case DIP_FT_U32: {
+            uint32_t x;
+            memcpy(&x, v, 4);
+            n += format_u64(x, out + n);
+            break;
+        }
+        case DIP_FT_U64: {
+            uint64_t x;
+            memcpy(&x, v, 8);
+            n += format_u64(x, out + n);
+            break;
+        }
         }
         out[n++] = '"';
     }

@@ -20,7 +20,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define BACKLOG_MAX (4u << 20)
 #define STOP 1
-#define TLS_SLICE (1u << 20) /* plaintext encrypted per step of a large frame */
+#define TLS_SLICE (1u << 16) /* plaintext encrypted per step of a large frame */
 #define TLS_SMALL 4096       /* frames up to this size are copied into one record */ /* frame callback: stop feeding (paused, closing, switched to raw) */
 
 struct wreq {

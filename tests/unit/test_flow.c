@@ -5,6 +5,7 @@
 #include <libxml/tree.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,40 @@ static void test_addr_format_v6_equals_inet_ntop(void)
             struct dip_addr back;
             CU_ASSERT_EQUAL(dip_addr_parse(got, n, &back), DIP_OK);
             CU_ASSERT_EQUAL(memcmp(back.b, a.b, 16), 0);
+        }
+    }
+}
+
+/* The longest record there can be (every attribute at its widest) fits
+ * DIP_FLOW_XML_ATTRS_MAX with the 16 bytes the writer may run past its end,
+ * and the writer touches nothing beyond that buffer. */
+static void test_longest_record_fits_the_attribute_buffer(void)
+{
+    struct dip_flow f;
+    memset(&f, 0xff, sizeof f);
+    f.present = DIP_F_ALL_OPTIONAL;
+    const char *wide = "1111:2222:3333:4444:5555:6666:7777:8888";
+    dip_addr_parse(wide, strlen(wide), &f.src);
+    f.dst = f.nexthop = f.exporter = f.src;
+    char out[DIP_FLOW_XML_ATTRS_MAX + 64];
+    memset(out, '#', sizeof out);
+    size_t n = dip_flow_xml_attrs(&f, out);
+    CU_ASSERT(n + 16 <= DIP_FLOW_XML_ATTRS_MAX);
+    for (size_t i = DIP_FLOW_XML_ATTRS_MAX; i < sizeof out; i++) CU_ASSERT_EQUAL_FATAL(out[i], '#');
+    CU_ASSERT(strstr(out, " bytes=\"18446744073709551615\"") != NULL);
+    CU_ASSERT(strstr(out, " src=\"1111:2222:3333:4444:5555:6666:7777:8888\"") != NULL);
+    /* numbers of every width come back as written */
+    for (uint64_t v = 1, k = 0; k < 20; k++, v *= 10) {
+        for (int d = -1; d <= 1; d++) {
+            struct dip_flow g = sample_flow(0, 0);
+            g.bytes = v + (uint64_t)d;
+            struct dip_dynbuf b;
+            dip_dynbuf_init(&b, 1 << 20);
+            CU_ASSERT_EQUAL(dip_flow_xml_append(&g, &b), DIP_OK);
+            char want[32];
+            snprintf(want, sizeof want, " bytes=\"%llu\"", (unsigned long long)g.bytes);
+            CU_ASSERT(strstr((const char *)b.data, want) != NULL);
+            dip_dynbuf_free(&b);
         }
     }
 }
@@ -288,6 +323,7 @@ int dip_suite_flow(void)
     if (!s) return -1;
     CU_add_test(s, "addr_parse_and_format_round_trip_rfc5952", test_addr_parse_and_format_round_trip_rfc5952);
     CU_add_test(s, "addr_format_v6_equals_inet_ntop", test_addr_format_v6_equals_inet_ntop);
+    CU_add_test(s, "longest_record_fits_the_attribute_buffer", test_longest_record_fits_the_attribute_buffer);
     CU_add_test(s, "addr_parse_rejects_garbage", test_addr_parse_rejects_garbage);
     CU_add_test(s, "addr_order_puts_ipv4_before_ipv6", test_addr_order_puts_ipv4_before_ipv6);
     CU_add_test(s, "flow_xml_round_trip_with_and_without_optional_fields",
