@@ -49,13 +49,13 @@ int dip_net_tls_new(const char *ca_pem, const char *cert_pem, const char *key_pe
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_pem);
     if (!names) return fail(t, eb, "cannot read the CA name from", ca_pem);
     SSL_CTX_set_client_CA_list(t->ctx, names);
-    /* One stateless session ticket a handshake, so that a client which
-     * connects again (the client protocol is one query a connection)
-     * resumes: no certificates, signatures or chain checks the second time.
-     * A full handshake cost ~2.4 ms of CPU on both ends together with
-     * OpenSSL 3.0 here, most of the time of a point query. The client
-     * identity stays the certificate verified in the first handshake. */
-    /* The tickets are stateful (the server keeps the sessions, a ticket
+    /* One session ticket a handshake, so that a client which connects
+     * again (the client protocol is one query a connection) resumes: no
+     * certificates, signatures or chain checks the second time. A full
+     * handshake cost ~2.4 ms of CPU on both ends together with OpenSSL 3.0
+     * here, most of the time of a point query. The client identity stays
+     * the certificate verified in the first handshake. The tickets are
+     * stateful (SSL_OP_NO_TICKET: the server keeps the sessions, a ticket
      * names one): a stateless ticket carries the client's certificate, and
      * OpenSSL 3 decoding its key again on every resumption cost a sixth of
      * the access point's CPU under point queries. */
