@@ -408,11 +408,23 @@ static int push_flow(struct source *src, const struct dip_flow *f, const struct 
     return DIP_OK;
 }
 
-/* Fills src with the selected records of its next chunk that has any. */
-static int source_fill(struct query_run *r, struct source *src)
+/* A chunk of a source ready to be evaluated: its records (and where each
+ * lies in its text, or NULL), or, when its text is not in canonical form,
+ * its tree (doc; owned: the caller frees it). */
+struct chunk_view {
+    const struct dip_flow *flows;
+    const struct dip_text_span *spans;
+    size_t n;
+    xmlDocPtr doc;
+    bool owned;
+};
+
+/* Reads the next chunk of src whose summary may match, skipping the others.
+ * Returns DIP_OK with *got false when the source has none left. */
+static int next_chunk(struct query_run *r, struct source *src, struct chunk_view *v, bool *got)
 {
-    src->n = src->pos = 0;
-    while (src->n == 0 && src->next_chunk < src->end) {
+    *got = false;
+    while (src->next_chunk < src->end) {
         size_t i = src->next_chunk++;
         if (!chunk_may_match(r, src, i)) {
             r->chunks_skipped++;
@@ -421,50 +433,63 @@ static int source_fill(struct query_run *r, struct source *src)
         if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit of %.1f s",
                                                  r->s->opt.max_query_seconds);
         r->chunks_read++;
-        const struct dip_flow *f;
-        const struct dip_text_span *spans;
-        size_t n;
-        int rc = chunk_records(r, src, i, &f, &n, &spans);
-        if (rc == DIP_OK) {
-            if (!r->q) {
-                for (size_t k = 0; k < n; k++)
-                    if (push_flow(src, &f[k], spans ? &spans[k] : NULL)) return DIP_ENOMEM;
-                continue;
-            }
+        memset(v, 0, sizeof *v);
+        int rc = chunk_records(r, src, i, &v->flows, &v->n, &v->spans);
+        if (rc == DIP_EAGAIN) rc = chunk_doc(r, src, i, &v->doc, &v->owned);
+        if (rc) return rc;
+        *got = true;
+        return DIP_OK;
+    }
+    return DIP_OK;
+}
+
+static void chunk_view_release(struct chunk_view *v)
+{
+    if (v->doc && v->owned) xmlFreeDoc(v->doc);
+    v->doc = NULL;
+}
+
+/* Fills src with the selected records of a tree's chunk (libxml2 decides). */
+static int tree_fill(struct query_run *r, struct source *src, xmlDocPtr doc)
+{
+    if (!r->q) return dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
+    xmlXPathObjectPtr obj = eval_on(r, doc);
+    if (!obj) return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+    int rc = obj->type != XPATH_NODESET ? DIP_EAGAIN : DIP_OK;
+    for (int k = 0; !rc && obj->nodesetval && k < obj->nodesetval->nodeNr; k++) {
+        xmlNodePtr node = obj->nodesetval->nodeTab[k];
+        struct dip_flow f;
+        if (node->type != XML_ELEMENT_NODE || strcmp((const char *)node->name, "flow") != 0) {
+            rc = DIP_EAGAIN; /* not a node-set of flows after all: gather instead */
+            break;
+        }
+        rc = dip_flow_from_xml_node(&f, node, r->eb);
+        if (!rc) rc = push_flow(src, &f, NULL);
+    }
+    xmlXPathFreeObject(obj);
+    return rc;
+}
+
+/* Fills src with the selected records of its next chunk that has any. */
+static int source_fill(struct query_run *r, struct source *src)
+{
+    src->n = src->pos = 0;
+    while (src->n == 0) {
+        struct chunk_view v;
+        bool got;
+        int rc = next_chunk(r, src, &v, &got);
+        if (rc) return rc;
+        if (!got) break;
+        if (v.doc) {
+            rc = tree_fill(r, src, v.doc);
+            chunk_view_release(&v);
+        } else if (!r->q) {
+            for (size_t k = 0; k < v.n && !rc; k++) rc = push_flow(src, &v.flows[k], v.spans ? &v.spans[k] : NULL);
+        } else {
             double num = 0;
             bool any = false;
-            if ((rc = eval_records(r, f, spans, n, src, &num, &any))) return rc;
-            continue;
+            rc = eval_records(r, v.flows, v.spans, v.n, src, &num, &any);
         }
-        if (rc != DIP_EAGAIN) return rc;
-        xmlDocPtr doc;
-        bool owned;
-        rc = chunk_doc(r, src, i, &doc, &owned);
-        if (rc) return rc;
-        if (!r->q) {
-            rc = dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
-            if (owned) xmlFreeDoc(doc);
-            if (rc) return rc;
-            continue;
-        }
-        xmlXPathObjectPtr obj = eval_on(r, doc);
-        if (!obj) {
-            if (owned) xmlFreeDoc(doc);
-            return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
-        }
-        if (obj->type != XPATH_NODESET) rc = DIP_EAGAIN;
-        for (int k = 0; !rc && obj->nodesetval && k < obj->nodesetval->nodeNr; k++) {
-            xmlNodePtr node = obj->nodesetval->nodeTab[k];
-            struct dip_flow f;
-            if (node->type != XML_ELEMENT_NODE || strcmp((const char *)node->name, "flow") != 0) {
-                rc = DIP_EAGAIN; /* not a node-set of flows after all: gather instead */
-                break;
-            }
-            rc = dip_flow_from_xml_node(&f, node, r->eb);
-            if (!rc) rc = push_flow(src, &f, NULL);
-        }
-        xmlXPathFreeObject(obj);
-        if (owned) xmlFreeDoc(doc);
         if (rc) return rc;
     }
     if (src->n == 0) src->done = true;
@@ -543,37 +568,23 @@ static int merge_sources(struct query_run *r, emit_fn fn, void *ctx)
 /* Adds the chunks of one source to *total, or sets *any. */
 static int aggregate_source(struct query_run *r, struct source *src, double *total, bool *any)
 {
-    for (size_t i = src->next_chunk; i < src->end; i++) {
-        if (!chunk_may_match(r, src, i)) {
-            r->chunks_skipped++;
-            continue;
-        }
-        if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit");
-        r->chunks_read++;
-        const struct dip_flow *f;
-        const struct dip_text_span *spans;
-        size_t n;
-        int rc = chunk_records(r, src, i, &f, &n, &spans);
-        if (rc == DIP_OK) {
-            if ((rc = eval_records(r, f, NULL, n, NULL, total, any))) return rc == DIP_EAGAIN ? DIP_EINVAL : rc;
-            if (*any) break;
-            continue;
-        }
-        if (rc != DIP_EAGAIN) return rc;
-        xmlDocPtr doc;
-        bool owned;
-        rc = chunk_doc(r, src, i, &doc, &owned);
+    while (!*any) {
+        struct chunk_view v;
+        bool got;
+        int rc = next_chunk(r, src, &v, &got);
         if (rc) return rc;
-        xmlXPathObjectPtr obj = eval_on(r, doc);
-        if (!obj) {
-            if (owned) xmlFreeDoc(doc);
-            return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+        if (!got) break;
+        if (!v.doc) {
+            rc = eval_records(r, v.flows, NULL, v.n, NULL, total, any);
+            if (rc) return rc == DIP_EAGAIN ? DIP_EINVAL : rc;
+            continue;
         }
-        if (r->shape == DIP_XPATH_BOOLEAN) *any = xmlXPathCastToBoolean(obj);
-        else *total += xmlXPathCastToNumber(obj);
+        xmlXPathObjectPtr obj = eval_on(r, v.doc);
+        if (obj && r->shape == DIP_XPATH_BOOLEAN) *any = xmlXPathCastToBoolean(obj);
+        else if (obj) *total += xmlXPathCastToNumber(obj);
         xmlXPathFreeObject(obj);
-        if (owned) xmlFreeDoc(doc);
-        if (*any) break;
+        chunk_view_release(&v);
+        if (!obj) return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
     }
     return DIP_OK;
 }
