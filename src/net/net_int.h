@@ -20,8 +20,9 @@ struct dip_net_tls {
     unsigned long resumed;
 };
 
-/* The TLS engine of a link: OpenSSL reads ciphertext from rbio (filled from
- * the socket) and writes ciphertext to wbio (drained to the socket). */
+/* The TLS engine of a link, on two memory BIOs: OpenSSL reads ciphertext
+ * from the read BIO (filled from the socket); links replace the write BIO
+ * with one writing to their socket (net_link.c). */
 SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server);
 /* A client link's session resumption: remember keeps the session of a
  * finished handshake with peer, resume offers it on a new SSL to the same peer. */
@@ -68,7 +69,8 @@ struct dip_net_link {
 
     struct dip_net_tls *tls; /* borrowed; the SSL below holds a reference on its SSL_CTX */
     SSL *ssl;
-    BIO *rbio, *wbio;
+    BIO *rbio;          /* ciphertext received, for OpenSSL to read */
+    struct dip_dynbuf tx; /* ciphertext OpenSSL wrote, for the socket (tls_flush) */
 
     struct dip_net_frame_reader reader;
     struct dip_dynbuf backlog;     /* plaintext received while paused or switching mode */

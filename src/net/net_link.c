@@ -1,10 +1,12 @@
 /* net_link.c - one node link on a libuv loop: TCP, optionally TLS driven
- * through memory BIOs, frames in (net_frame.c) and out, a write queue with
+ * (ciphertext in through a memory BIO, out through one that writes to the
+ * socket), frames in (net_frame.c) and out, a write queue with
  * byte accounting and back-pressure, pause/resume, deadlines (connect plus
  * handshake, idle, close), and a close path that flushes, shuts down, lingers
  * for the peer's EOF and calls on_close exactly once before freeing. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +21,10 @@
 #define LINGER_MS 2000        /* waiting for the peer's EOF after our FIN */
 #define DEFAULT_TIMEOUT_MS 10000
 #define BACKLOG_MAX (4u << 20)
-#define STOP 1
-#define TLS_SLICE (1u << 16) /* plaintext encrypted per step of a large frame */
-#define TLS_SMALL 4096       /* frames up to this size are copied into one record */ /* frame callback: stop feeding (paused, closing, switched to raw) */
+#define STOP 1                /* frame callback: stop feeding (paused, closing, switched to raw) */
+#define TLS_SLICE (1u << 16)  /* plaintext encrypted per step of a large frame */
+#define TX_KEEP (TLS_SLICE + 4096) /* the tx buffer keeps this much capacity between flushes */
+#define TLS_SMALL 4096        /* frames up to this size are copied into one record */
 
 struct wreq {
     uv_write_t req;
@@ -43,6 +46,7 @@ static void link_free(struct dip_net_link *l)
     SSL_free(l->ssl); /* frees both BIOs */
     dip_net_frame_reader_free(&l->reader);
     dip_dynbuf_free(&l->backlog);
+    dip_dynbuf_free(&l->tx);
     for (struct pending *p = l->pend_head, *n; p; p = n) {
         n = p->next;
         free(p);
@@ -74,6 +78,7 @@ static struct dip_net_link *link_new(uv_loop_t *loop, struct dip_net_tls *tls,
     l->refs = 3;
     dip_net_frame_reader_init(&l->reader, DIP_NET_FRAME_MAX);
     dip_dynbuf_init(&l->backlog, BACKLOG_MAX);
+    dip_dynbuf_init(&l->tx, (size_t)1 << 30);
     l->last_rx = uv_now(loop);
     return l;
 }
@@ -195,26 +200,93 @@ static int submit(struct dip_net_link *l, struct wreq *w)
     return DIP_OK;
 }
 
-/* Sends whatever OpenSSL wrote into wbio. */
+/* ---- the TLS output BIO ----
+ * OpenSSL's encrypted records collect in the link's tx buffer; tls_flush
+ * writes them to the socket at once when libuv has nothing queued and the
+ * socket takes them, and copies only the rest into a write request. A
+ * memory BIO cost another copy of every byte sent (into the BIO, then out
+ * into the request). Records are not written one by one: a 64 KiB slice is
+ * four records, and four small writes woke the peer four times. */
+
+static int out_bio_write(BIO *b, const char *data, int len)
+{
+    struct dip_net_link *l = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0) return 0;
+    if (!l || dip_dynbuf_add(&l->tx, data, (size_t)len)) return -1;
+    return len;
+}
+
+static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is ever held back */
+}
+
+static int out_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *out_bio_method;
+static void out_bio_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dipstorage link output");
+    if (m && BIO_meth_set_write(m, out_bio_write) && BIO_meth_set_ctrl(m, out_bio_ctrl) &&
+        BIO_meth_set_create(m, out_bio_create))
+        out_bio_method = m;
+    else BIO_meth_free(m);
+}
+
+/* Gives l a TLS session (server or client side) whose output goes to l's
+ * socket. Returns DIP_OK or DIP_ENOMEM. */
+static int attach_tls(struct dip_net_link *l, bool server)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, out_bio_method_make);
+    BIO *out = out_bio_method ? BIO_new(out_bio_method) : NULL;
+    l->ssl = out ? dip_net_tls_ssl(l->tls, server) : NULL;
+    if (!l->ssl) {
+        BIO_free(out);
+        return DIP_ENOMEM;
+    }
+    BIO_set_data(out, l);
+    SSL_set0_wbio(l->ssl, out); /* frees the memory BIO it had */
+    l->rbio = SSL_get_rbio(l->ssl);
+    return DIP_OK;
+}
+
+/* Sends what OpenSSL wrote into the tx buffer. */
 static int tls_flush(struct dip_net_link *l)
 {
-    size_t n;
-    while ((n = BIO_ctrl_pending(l->wbio)) > 0) {
-        struct wreq *w = malloc(sizeof *w + n);
-        if (!w) {
-            fail(l, DIP_ENOMEM, "%s: out of memory", l->peer);
-            return DIP_ENOMEM;
-        }
-        int got = BIO_read(l->wbio, w->data, (int)n);
-        if (got <= 0) {
-            free(w);
-            break;
-        }
-        w->len = (size_t)got;
-        int rc = submit(l, w);
-        if (rc) return rc;
+    if (!l->tx.len) return DIP_OK;
+    size_t done = 0;
+    uv_buf_t buf = uv_buf_init((char *)l->tx.data, (unsigned)l->tx.len);
+    int r = uv_try_write((uv_stream_t *)&l->tcp, &buf, 1);
+    if (r > 0) done = (size_t)r;
+    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+        dip_dynbuf_reset(&l->tx);
+        fail(l, DIP_EIO, "%s: %s", l->peer, uv_strerror(r));
+        return DIP_EIO;
     }
-    return DIP_OK;
+    int rc = DIP_OK;
+    if (done < l->tx.len) {
+        struct wreq *w = malloc(sizeof *w + (l->tx.len - done));
+        if (w) {
+            w->len = l->tx.len - done;
+            memcpy(w->data, l->tx.data + done, w->len);
+            rc = submit(l, w);
+        } else {
+            rc = DIP_ENOMEM;
+            fail(l, rc, "%s: out of memory", l->peer);
+        }
+    }
+    if (l->tx.cap > TX_KEEP) dip_dynbuf_free(&l->tx); /* a handshake's or an alert's burst */
+    else dip_dynbuf_reset(&l->tx);
+    return rc;
 }
 
 /* Encrypts len bytes in slices, sending each slice's records at once, so
@@ -568,13 +640,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (l->sniff) {
         l->sniff = false;
         if (data[0] == 0x16 && l->tls) {
-            l->ssl = dip_net_tls_ssl(l->tls, true);
-            if (!l->ssl) {
+            if (attach_tls(l, true)) {
                 fail(l, DIP_ENOMEM, "%s: cannot create a TLS session", l->peer);
                 return;
             }
-            l->rbio = SSL_get_rbio(l->ssl);
-            l->wbio = SSL_get_wbio(l->ssl);
         } else {
             link_opened(l);
         }
@@ -699,14 +768,11 @@ int dip_net_link_connect(struct uv_loop_s *loop, struct dip_net_tls *tls, const 
     l->port = port;
     l->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
     if (tls) {
-        l->ssl = dip_net_tls_ssl(tls, false);
-        if (!l->ssl) {
+        if (attach_tls(l, false)) {
             link_discard(l);
             return dip_err_set(eb, DIP_ENOMEM, "cannot create a TLS session for %s", l->peer);
         }
         dip_net_tls_resume(tls, l->peer, l->ssl);
-        l->rbio = SSL_get_rbio(l->ssl);
-        l->wbio = SSL_get_wbio(l->ssl);
     }
     l->state = LINK_CONNECTING;
     uv_timer_start(&l->timer, on_timer, l->timeout_ms, 0);
@@ -762,13 +828,10 @@ struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server,
     if (sniff) {
         l->sniff = true;
     } else {
-        l->ssl = dip_net_tls_ssl(tls, true);
-        if (!l->ssl) {
+        if (attach_tls(l, true)) {
             link_discard(l);
             return NULL;
         }
-        l->rbio = SSL_get_rbio(l->ssl);
-        l->wbio = SSL_get_wbio(l->ssl);
     }
     uv_timer_start(&l->timer, on_timer, l->timeout_ms, 0);
     start_read(l);

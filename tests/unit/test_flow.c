@@ -61,6 +61,42 @@ static void test_addr_parse_and_format_round_trip_rfc5952(void)
 /* dip_addr_format has its own IPv6 formatting: it must write what
  * inet_ntop writes (the text stored segments hold), on every pattern of zero
  * groups and on random values, including the dotted IPv4-compatible form. */
+/* The reference order: IPv4 (mapped) before IPv6, then byte by byte. */
+static int addr_cmp_reference(const struct dip_addr *a, const struct dip_addr *b)
+{
+    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    bool a4 = memcmp(a->b, mapped, 12) == 0, b4 = memcmp(b->b, mapped, 12) == 0;
+    if (a4 != b4) return a4 ? -1 : 1;
+    return memcmp(a->b, b->b, 16);
+}
+
+static int sign(int v) { return (v > 0) - (v < 0); }
+
+static void test_addr_cmp_equals_reference_order(void)
+{
+    /* addresses from a few patterns, so that equal words and near misses of
+     * the mapped prefix are frequent */
+    uint32_t rng = 777;
+    struct dip_addr pool[64];
+    for (int i = 0; i < 64; i++) {
+        struct dip_addr *a = &pool[i];
+        for (int k = 0; k < 16; k++) {
+            rng = rng * 1103515245u + 12345u;
+            a->b[k] = (uint8_t)(rng >> 16);
+        }
+        switch (i % 4) {
+        case 0: dip_addr_from_v4(a, rng); break;                    /* IPv4 */
+        case 1: memset(a->b, 0, 10); a->b[10] = 0xff; a->b[11] = (uint8_t)(i & 1 ? 0xfe : 0xff); break;
+        case 2: memset(a->b, 0, 8); break;                          /* ::x:y:z:w */
+        default: break;                                             /* any IPv6 */
+        }
+        if (i >= 60) pool[i] = pool[i - 8];                         /* equal pairs */
+    }
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 64; j++)
+            CU_ASSERT_EQUAL(sign(dip_addr_cmp(&pool[i], &pool[j])), sign(addr_cmp_reference(&pool[i], &pool[j])));
+}
+
 static void test_addr_format_v6_equals_inet_ntop(void)
 {
     uint32_t rng = 12345;
@@ -322,6 +358,7 @@ int dip_suite_flow(void)
     CU_pSuite s = CU_add_suite("flow", NULL, NULL);
     if (!s) return -1;
     CU_add_test(s, "addr_parse_and_format_round_trip_rfc5952", test_addr_parse_and_format_round_trip_rfc5952);
+    CU_add_test(s, "addr_cmp_equals_reference_order", test_addr_cmp_equals_reference_order);
     CU_add_test(s, "addr_format_v6_equals_inet_ntop", test_addr_format_v6_equals_inet_ntop);
     CU_add_test(s, "longest_record_fits_the_attribute_buffer", test_longest_record_fits_the_attribute_buffer);
     CU_add_test(s, "addr_parse_rejects_garbage", test_addr_parse_rejects_garbage);

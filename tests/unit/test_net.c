@@ -628,11 +628,13 @@ static void test_close_flushes_queued_output_first(void)
     CU_ASSERT_EQUAL_FATAL(
         dip_net_link_connect(&loop, ct, "127.0.0.1", dip_net_listener_port(ls), 5000, &cli_cb, &cli, &l, &eb), 0);
     CU_ASSERT(run_until(&loop, &cli.opened, 1, 3000));
-    size_t big = 6u << 20;
+    size_t big = 16u << 20;
     uint8_t *p = make_payload(4, big);
     CU_ASSERT_EQUAL(dip_net_link_send(l, 1, 4, p, big, NULL, 0), 0);
     CU_ASSERT_EQUAL(dip_net_link_send(l, 1, 4, p, 1000, NULL, 0), 0);
-    CU_ASSERT(dip_net_link_queued(l) > big);
+    /* the socket took what its buffers hold (a few MB: the peer has not
+     * read yet), the rest waits in the link */
+    CU_ASSERT(dip_net_link_queued(l) > big / 2);
     dip_net_link_close(l);
     CU_ASSERT_EQUAL(dip_net_link_send(l, 1, 4, p, 10, NULL, 0), DIP_EIO); /* closing: no more output */
     CU_ASSERT(run_until(&loop, &cli.closed, 1, 5000));

@@ -11,6 +11,7 @@
  * seconds, qps, p50_ms, p90_ms, p99_ms, mean_ms, min_ms, max_ms,
  * mean_count); exit 0 when every query was answered completely, 1 when some
  * were not, 2 on bad usage. */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,7 @@ struct query {
 };
 
 struct sample {
+    long query;  /* which line of the query file */
     double ms;
     long count;  /* the result's count attribute, -1 when absent */
     int outcome; /* 0 complete, 1 partial, 2 error document, 3 exchange failed */
@@ -88,7 +90,7 @@ static int classify(const char *doc, long *count)
 /* Asks one query; returns its sample. */
 static struct sample ask(struct bench *b, struct dip_net_tls *tls, const struct query *q, struct dip_dynbuf *reply)
 {
-    struct sample s = { 0, -1, 3 };
+    struct sample s = { 0, 0, -1, 3 };
     struct dip_errbuf eb = { "" };
     dip_dynbuf_reset(reply);
     double t0 = now();
@@ -132,6 +134,7 @@ static void *client(void *arg)
         long k = atomic_fetch_add(&b->next, 1);
         if (b->total > 0 && k >= b->total) break;
         struct sample s = ask(b, tls, &b->queries[(size_t)k % b->nqueries], &reply);
+        s.query = (long)((size_t)k % b->nqueries);
         long slot = atomic_fetch_add(&b->used, 1);
         if (slot < b->cap) b->samples[slot] = s;
     }
@@ -207,7 +210,9 @@ static void usage(void)
             "  -n QUERIES     queries to ask in all (default: the file's line count)\n"
             "  -s SECONDS     stop after this long even if -n is not reached (0: no limit)\n"
             "  -w WARMUP      queries asked first and not counted (default 0)\n"
-            "      --timeout MS  per-query deadline (default 30000)\n");
+            "      --timeout MS  per-query deadline (default 30000)\n"
+            "      --samples FILE  write each query's line number, time (ms), count and outcome\n"
+            "                 (0 complete, 1 partial, 2 error, 3 failed) as CSV\n");
 }
 
 int main(int argc, char **argv)
@@ -215,7 +220,7 @@ int main(int argc, char **argv)
     struct bench b;
     memset(&b, 0, sizeof b);
     pthread_mutex_init(&b.lock, NULL);
-    const char *connect = NULL, *qfile = NULL;
+    const char *connect = NULL, *qfile = NULL, *samples_path = NULL;
     int threads = 1;
     long warmup = 0;
     double seconds = 0;
@@ -228,6 +233,7 @@ int main(int argc, char **argv)
                                           { "seconds", required_argument, NULL, 's' },
                                           { "warmup", required_argument, NULL, 'w' },
                                           { "timeout", required_argument, NULL, 'O' },
+                                          { "samples", required_argument, NULL, 'S' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     int o;
@@ -241,6 +247,7 @@ int main(int argc, char **argv)
         case 's': seconds = atof(optarg); break;
         case 'w': warmup = atol(optarg); break;
         case 'O': b.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'S': samples_path = optarg; break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }
@@ -310,6 +317,21 @@ int main(int argc, char **argv)
         if (b.samples[i].count >= 0) {
             count_sum += (double)b.samples[i].count;
             counted++;
+        }
+    }
+    if (samples_path) {
+        FILE *f = fopen(samples_path, "w");
+        if (!f) {
+            fprintf(stderr, "bench_cluster: cannot write %s: %s\n", samples_path, strerror(errno));
+            return 2;
+        }
+        fprintf(f, "line,ms,count,outcome\n");
+        for (long i = 0; i < n; i++)
+            fprintf(f, "%ld,%.3f,%ld,%d\n", b.samples[i].query + 1, b.samples[i].ms, b.samples[i].count,
+                    b.samples[i].outcome);
+        if (fclose(f)) {
+            fprintf(stderr, "bench_cluster: cannot write %s: %s\n", samples_path, strerror(errno));
+            return 2;
         }
     }
     qsort(ms, (size_t)n, sizeof *ms, cmp_double);
