@@ -23,7 +23,7 @@
 #define BACKLOG_MAX (4u << 20)
 #define STOP 1                /* frame callback: stop feeding (paused, closing, switched to raw) */
 #define TLS_SLICE (1u << 16)  /* plaintext encrypted per step of a large frame */
-#define TX_KEEP (TLS_SLICE + 4096) /* the tx buffer keeps this much capacity between flushes */
+#define TX_KEEP (256u << 10)  /* the tx buffer keeps this much capacity between flushes (a slice's records) */
 #define TLS_SMALL 4096        /* frames up to this size are copied into one record */
 
 struct wreq {

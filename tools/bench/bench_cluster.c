@@ -81,10 +81,11 @@ static int classify(const char *doc, long *count)
     const char *r = strstr(doc, "<result");
     if (!r) return 2;
     const char *gt = strchr(r, '>');
-    const char *c = strstr(r, " count=\"");
-    if (c && (!gt || c < gt)) *count = strtol(c + 8, NULL, 10);
-    const char *inc = strstr(r, "complete=\"false\"");
-    return inc && (!gt || inc < gt) ? 1 : 0;
+    if (!gt) return 2;
+    size_t head = (size_t)(gt - r); /* the start tag only: the records after it can be megabytes */
+    const char *c = memmem(r, head, " count=\"", 8);
+    if (c) *count = strtol(c + 8, NULL, 10);
+    return memmem(r, head, "complete=\"false\"", 16) ? 1 : 0;
 }
 
 /* Asks one query; returns its sample. */
