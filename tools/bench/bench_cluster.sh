@@ -197,8 +197,8 @@ echo "$scan_xpath" > "$work/scan.txt"
 # the key=value line goes to $work/NAME.kv
 ask() {
     a_name=$1 a_dir=$2; shift 2
-    "$bench" -c "$client" --tls "$a_dir/tls" --timeout "$((qtimeout * 1000 + 5000))" "$@" \
-        > "$work/$a_name.kv" 2> "$work/$a_name.err" || { say "$a_name: $(cat "$work/$a_name.err")"; true; }
+    "$bench" -c "$client" --tls "$a_dir/tls" --timeout "$((qtimeout * 1000 + 5000))" \
+        --samples "$out/samples-$a_name.csv" "$@" > "$work/$a_name.kv" 2> "$work/$a_name.err" || { say "$a_name: $(cat "$work/$a_name.err")"; true; }
     cat "$work/$a_name.kv" >&2
 }
 
