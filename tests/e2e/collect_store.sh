@@ -15,7 +15,7 @@ for kind in zlib fast; do
     pid=$!
     port=""
     for i in $(seq 50); do
-        port=$(sed -n 's/.*listening on udp:.*(port \([0-9]*\)).*/\1/p' "$WORK/$kind.log")
+        port=$(sed -n 's/.*listening on udp:.*(port \([0-9]*\)).*/\1/p' "$WORK/$kind.log" 2>/dev/null || true)
         [ -n "$port" ] && break
         sleep 0.1
     done
