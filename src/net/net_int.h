@@ -20,10 +20,10 @@ struct dip_net_tls {
     unsigned long resumed;
 };
 
-/* The TLS engine of a link, on two memory BIOs: OpenSSL reads ciphertext
- * from the read BIO (filled from the socket); links replace the write BIO
- * with one writing to their socket (net_link.c). */
-SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server);
+/* The TLS engine of a link: OpenSSL reads ciphertext from a memory BIO
+ * (filled from the socket) and writes it to wbio (the link's own, which
+ * sends it to the socket: net_link.c). Takes wbio, freed on failure. */
+SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server, BIO *wbio);
 /* A client link's session resumption: remember keeps the session of a
  * finished handshake with peer, resume offers it on a new SSL to the same peer. */
 void dip_net_tls_remember(struct dip_net_tls *t, const char *peer, SSL *ssl);

@@ -248,13 +248,10 @@ static int attach_tls(struct dip_net_link *l, bool server)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, out_bio_method_make);
     BIO *out = out_bio_method ? BIO_new(out_bio_method) : NULL;
-    l->ssl = out ? dip_net_tls_ssl(l->tls, server) : NULL;
-    if (!l->ssl) {
-        BIO_free(out);
-        return DIP_ENOMEM;
-    }
+    if (!out) return DIP_ENOMEM;
     BIO_set_data(out, l);
-    SSL_set0_wbio(l->ssl, out); /* frees the memory BIO it had */
+    l->ssl = dip_net_tls_ssl(l->tls, server, out);
+    if (!l->ssl) return DIP_ENOMEM;
     l->rbio = SSL_get_rbio(l->ssl);
     return DIP_OK;
 }

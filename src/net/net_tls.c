@@ -110,20 +110,16 @@ void dip_net_tls_resume(struct dip_net_tls *t, const char *peer, SSL *ssl)
     pthread_mutex_unlock(&t->lock);
 }
 
-SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server)
+SSL *dip_net_tls_ssl(struct dip_net_tls *t, bool server, BIO *wbio)
 {
     SSL *s = SSL_new(t->ctx);
-    if (!s) return NULL;
-    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
-    if (!rbio || !wbio) {
-        BIO_free(rbio);
-        BIO_free(wbio);
+    BIO *rbio = s ? BIO_new(BIO_s_mem()) : NULL;
+    if (!rbio) {
         SSL_free(s);
+        BIO_free(wbio);
         return NULL;
     }
-    /* An empty memory BIO reports "retry" rather than EOF. */
-    BIO_set_mem_eof_return(rbio, -1);
-    BIO_set_mem_eof_return(wbio, -1);
+    BIO_set_mem_eof_return(rbio, -1); /* an empty memory BIO reports "retry" rather than EOF */
     SSL_set_bio(s, rbio, wbio);
     if (server) {
         SSL_set_accept_state(s);
