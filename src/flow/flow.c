@@ -99,7 +99,7 @@ int dip_addr_cmp(const struct dip_addr *a, const struct dip_addr *b)
      * addresses for every record, and a call to memcmp cost more than this */
     uint64_t ah = load_be64(a->b), bh = load_be64(b->b), al = load_be64(a->b + 8), bl = load_be64(b->b + 8);
     if (ah == bh && al == bl) return 0;
-    bool a4 = ah == 0 && (al >> 32) == 0xffffu, b4 = bh == 0 && (bl >> 32) == 0xffffu;
+    bool a4 = dip_addr_is_v4(a), b4 = dip_addr_is_v4(b);
     if (a4 != b4) return a4 ? -1 : 1;
     if (ah != bh) return ah < bh ? -1 : 1;
     return al < bl ? -1 : 1;
