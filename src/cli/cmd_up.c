@@ -38,7 +38,9 @@ static const char up_usage[] =
     "its data, log (node.log) and pid file under DIR/nodes/NAME; they talk TLS 1.3\n"
     "over loopback with keys of a private CA in DIR/tls, made on first use.\n"
     "The first run writes DIR/cluster.xml from the options; later runs use the map\n"
-    "and start only the nodes that are not running.\n"
+    "and start only the nodes that are not running. The nodes one run starts share\n"
+    "a session of their own, away from the terminal: one scheduling group, in which\n"
+    "the leaves' merges run below ingest and queries.\n"
     "\n"
     "options:\n"
     "  -d, --dir DIR         data folder (default: $DIP_DATA, else ./dipdata)\n"
@@ -138,6 +140,8 @@ static bool port_open(const char *host, int port)
     return ok;
 }
 
+/* Node processes started by one `up` share one session of their own (see
+ * enter_own_session), so they need none of their own. */
 static pid_t spawn_node(const char *exe, const char *dir, const char *name)
 {
     char ndir[4200], log[4300], map[4200];
@@ -152,7 +156,6 @@ static pid_t spawn_node(const char *exe, const char *dir, const char *name)
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        setsid();
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         int nul = open("/dev/null", O_RDONLY);
         if (fd >= 0) {
@@ -182,6 +185,48 @@ static void print_log_tail(const char *dir, const char *name)
     while (fgets(line, sizeof line, f)) snprintf(last[n++ % 5], sizeof last[0], "%s", line);
     fclose(f);
     for (int i = n > 5 ? n - 5 : 0; i < n; i++) fprintf(stderr, "  %s", last[i % 5]);
+}
+
+static volatile sig_atomic_t session_child;
+
+static void forward_signal(int sig)
+{
+    if (session_child > 0) kill((pid_t)session_child, sig);
+}
+
+/* Puts this process, and so the nodes it starts, in a new session: away
+ * from the terminal (its hangup or ^C does not reach the nodes) and, where
+ * the kernel groups processes by session for scheduling (sched_autogroup),
+ * in one scheduling group. With a session per node every node was a group
+ * of its own, given an equal share of the CPUs whatever its threads'
+ * priorities, so the lower priority of merges (route/leaf.c) counted only
+ * against the same node's other threads; in one group it
+ * counts against every node's queries and ingest, as meant. A process group
+ * leader (a command started by an interactive shell) cannot start a
+ * session: it forks, the child goes on in a new one, and the parent waits
+ * for it, passing ^C on. Returns: -1 in the process that goes on, else the
+ * exit code the parent returns. */
+static int enter_own_session(void)
+{
+    if (getsid(0) == getpid() || setsid() >= 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child < 0) {
+        dip_warn("cannot fork to start a session for the nodes (%s); they share this one", strerror(errno));
+        return -1;
+    }
+    if (child == 0) {
+        setsid();
+        return -1;
+    }
+    session_child = child;
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
+    int st;
+    while (waitpid(child, &st, 0) < 0)
+        if (errno != EINTR) return DIP_EXIT_FAIL;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : DIP_EXIT_FAIL;
 }
 
 static int parse_port(const char *s, int *out)
@@ -249,6 +294,8 @@ int dip_cmd_up(int argc, char **argv)
         size_t per = ((size_t)3 << 30) / (lo.leaves * DIP_TANK_KEYS);
         lo.leaf_memory = per < ((size_t)64 << 20) ? ((size_t)64 << 20) : per > ((size_t)1 << 30) ? 0 : per;
     }
+    int parent_rc = enter_own_session();
+    if (parent_rc >= 0) return parent_rc;
     signal(SIGPIPE, SIG_IGN);
     dip_xml_init();
     struct dip_errbuf eb = { { 0 } };
