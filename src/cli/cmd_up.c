@@ -200,15 +200,15 @@ static void forward_signal(int sig)
  * in one scheduling group. With a session per node every node was a group
  * of its own, given an equal share of the CPUs whatever its threads'
  * priorities, so the lower priority of merges (route/leaf.c) counted only
- * against the same node's other threads; in one group it
- * counts against every node's queries and ingest, as meant. A process group
- * leader (a command started by an interactive shell) cannot start a
- * session: it forks, the child goes on in a new one, and the parent waits
- * for it, passing ^C on. Returns: -1 in the process that goes on, else the
- * exit code the parent returns. */
+ * against the same node's other threads; in one group it counts against
+ * every node's queries and ingest, as meant. A process group leader (a
+ * command started by an interactive shell, or a session leader already)
+ * cannot start a session: it forks, the child goes on in a new one, and the
+ * parent waits for it, passing ^C on. Returns: -1 in the process that goes
+ * on, else the exit code the parent returns. */
 static int enter_own_session(void)
 {
-    if (getsid(0) == getpid() || setsid() >= 0) return -1;
+    if (setsid() >= 0) return -1;
     fflush(stdout);
     fflush(stderr);
     pid_t child = fork();
