@@ -4,8 +4,12 @@
  * Queries go before ingest and run one at a time. Ingest is group-committed:
  * the waiting batches are appended to the WAL in one step (the store to
  * itself), then made durable by one fsync during which queries may run, and
- * acknowledged after it. Sealing is done in steps too (store_seal_prepare /
- * write / finish) so that queries run while the segment is being written.
+ * acknowledged after it; an append stops where the store is due to seal
+ * and leaves the rest of its group for after the seal, so segments stay
+ * near seal_records under a flood of ingest. Sealing is done in steps too
+ * (store_seal_prepare / write / finish): queries run while the segment is
+ * written and committed (fsyncs included), and the exclusive finish only
+ * switches the store over in memory.
  * Compaction (merging segments, src/store/merge.c) runs beside all of it:
  * its long write step on a thread of its own at a lower CPU priority (nice
  * 10), so ingest and queries go first when the CPUs are busy, and its short
@@ -58,6 +62,7 @@ struct leaf {
     enum job job;              /* the job running (JOB_NONE: none) */
     struct op *group, *group_tail; /* ingest batches of the group being committed */
     size_t ngroup;
+    struct op *group_rest;     /* the group's batches an append left for after the seal */
     struct dip_store_seal_job *seal;
     int seal_rc;               /* result of the seal's write step */
     bool reopen;               /* a WAL fsync failed: reopen the store before anything else */
@@ -255,13 +260,22 @@ static void job_work(uv_work_t *w)
     l->job_eb.msg[0] = 0;
     switch (l->job) {
     case JOB_APPEND:
-        for (struct op *o = l->group; o; o = o->next) do_ingest(l, o);
+        /* up to the seal: the rest of the group waits for it, so segments
+         * stay near seal_records however much ingest queued up meanwhile */
+        l->group_rest = NULL;
+        for (struct op *o = l->group; o; o = o->next) {
+            if (o != l->group && dip_store_seal_due(l->store)) {
+                l->group_rest = o;
+                break;
+            }
+            do_ingest(l, o);
+        }
         break;
     case JOB_SYNC:
         l->job_rc = dip_store_sync(l->store, &l->job_eb);
         return; /* shared: the store's state is not read */
     case JOB_SEAL_WRITE:
-        l->seal_rc = dip_store_seal_write(l->seal, &l->job_eb);
+        l->seal_rc = dip_store_seal_write(l->store, l->seal, &l->job_eb);
         return;
     case JOB_SEAL_FINISH:
         l->job_rc = dip_store_seal_finish(l->store, l->seal, l->seal_rc, &l->job_eb);
@@ -327,6 +341,26 @@ static void after_query(uv_work_t *w, int status)
     schedule(l);
 }
 
+/* Puts the batches an append left (l->group_rest) back at the head of the
+ * ingest queue, in their order: the group is then what was appended. */
+static void unappended_back(struct leaf *l)
+{
+    struct op *rest = l->group_rest;
+    if (!rest) return;
+    l->group_rest = NULL;
+    struct op *last = l->group;
+    while (last->next != rest) last = last->next;
+    last->next = NULL;
+    size_t moved = 1;
+    for (struct op *o = rest; o != l->group_tail; o = o->next) moved++;
+    l->group_tail->next = l->head;
+    if (!l->head) l->tail = l->group_tail;
+    l->head = rest;
+    l->group_tail = last;
+    l->ngroup -= moved;
+    l->queued += moved;
+}
+
 /* Acknowledges every batch of the group: stored once the fsync succeeded. */
 static void group_reply(struct leaf *l, int sync_rc, const char *why)
 {
@@ -367,6 +401,7 @@ static void after_job(uv_work_t *w, int status)
         case JOB_APPEND:
             l->stats = l->job_stats;
             l->groups++;
+            if (!l->closing) unappended_back(l); /* else the whole group is refused below */
             break;
         case JOB_SYNC:
             if (l->job_rc) {
@@ -442,8 +477,8 @@ static struct op *pop(struct op **head, struct op **tail)
 static enum job next_exclusive(struct leaf *l)
 {
     if (!l->store) return JOB_NONE;
+    if (l->seal) return JOB_SEAL_FINISH; /* committed by its write step, maybe: switch over first */
     if (l->reopen) return JOB_REOPEN;
-    if (l->seal) return JOB_SEAL_FINISH;
     if (l->merge && !l->merge_writing) return JOB_MERGE_FINISH;
     if (dip_store_seal_due(l->store) && node_now_ms() >= l->seal_after_ms)
         return JOB_SEAL_WRITE; /* after its (quick) prepare */

@@ -248,7 +248,7 @@ int dip_store_merge_finish(struct dip_store *s, struct dip_store_merge_job *j, i
     next.segs = nsegs;
     next.nsegs = s->man.nsegs - j->nin + 1;
     char mpath[PATH_MAX];
-    dip_store_path(s, "MANIFEST.xml", mpath, sizeof mpath);
+    dip_store_path(s, MANIFEST_NAME, mpath, sizeof mpath);
     if ((rc = dip_manifest_write(mpath, &next, eb))) goto fail;
     /* Committed: the inputs go. */
     for (size_t i = from; i < to; i++) {

@@ -1,7 +1,9 @@
 /* seal.c - turning records into sealed segments: sealing the active part
  * (segment written and fsync'd, then a fresh WAL, then the manifest replaced
  * atomically, then the old WAL removed: a crash at any point leaves either
- * the old state or the new one) and statistics. Compaction is merge.c. */
+ * the old state or the new one; all of it in the write step, beside queries,
+ * so the finish only switches the store over in memory) and statistics.
+ * Compaction is merge.c. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -14,14 +16,6 @@
 #include "common/paths.h"
 #include "fast.h"
 
-/* Replaces the manifest by m and, on success, makes it the store's. */
-static int commit_manifest(struct dip_store *s, struct dip_manifest *m, struct dip_errbuf *eb)
-{
-    char mpath[PATH_MAX];
-    dip_store_path(s, "MANIFEST.xml", mpath, sizeof mpath);
-    return dip_manifest_write(mpath, m, eb);
-}
-
 struct dip_store_seal_job {
     const struct dip_flow *active; /* the store's active records (read only while the job runs) */
     size_t n, chunk_records;
@@ -30,6 +24,12 @@ struct dip_store_seal_job {
     uint64_t seq;
     char spath[PATH_MAX];
     struct dip_segment seg;
+    /* made by the write step once the segment is on disk */
+    bool committed;                /* the manifest naming the segment and the new WAL is on disk */
+    int wfd, segfd;                /* the new WAL, the segment (read side) */
+    char wpath[PATH_MAX];
+    struct dip_segment *segs;      /* the store's segment list with the new one: a new array */
+    int *fds;                      /* the same for the segments' descriptors */
 };
 
 int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job, struct dip_errbuf *eb)
@@ -47,12 +47,55 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
     snprintf(j->seg.file, sizeof j->seg.file, "seg-%06llu.xml.gz", (unsigned long long)j->seq);
     j->seg.seq = j->seq;
     dip_store_path(s, j->seg.file, j->spath, sizeof j->spath);
+    j->wfd = j->segfd = -1;
     *job = j;
     return DIP_OK;
 }
 
-int dip_store_seal_write(struct dip_store_seal_job *j, struct dip_errbuf *eb)
+/* The manifest that follows the seal: the store's, plus the segment, naming
+ * the new WAL. Fills j's new arrays and opens the files the finish switches
+ * to; nothing of the store is changed. */
+static int seal_commit(const struct dip_store *s, struct dip_store_seal_job *j, struct dip_errbuf *eb)
 {
+    char newwal[64];
+    snprintf(newwal, sizeof newwal, "wal-%06llu.log", (unsigned long long)(j->seq + 1));
+    dip_store_path(s, newwal, j->wpath, sizeof j->wpath);
+    j->wfd = open(j->wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (j->wfd < 0) return dip_err_sys(eb, errno, "open %s", j->wpath);
+    j->segfd = open(j->spath, O_RDONLY | O_CLOEXEC);
+    if (j->segfd < 0) return dip_err_sys(eb, errno, "open %s", j->spath);
+    /* new arrays, not realloc'd ones: queries read the old ones meanwhile */
+    size_t nsegs = s->man.nsegs;
+    j->segs = malloc((nsegs + 1) * sizeof *j->segs);
+    j->fds = malloc((nsegs + 2) * sizeof *j->fds);
+    if (!j->segs || !j->fds) return dip_err_set(eb, DIP_ENOMEM, "no memory to add a segment");
+    if (nsegs) {
+        memcpy(j->segs, s->man.segs, nsegs * sizeof *j->segs);
+        memcpy(j->fds, s->seg_fds, nsegs * sizeof *j->fds);
+    }
+    j->segs[nsegs] = j->seg;
+    j->fds[nsegs] = j->segfd;
+    struct dip_manifest next = s->man;
+    next.segs = j->segs;
+    next.nsegs = nsegs + 1;
+    next.next_seq = j->seq + 1;
+    snprintf(next.wal, sizeof next.wal, "%s", newwal);
+    char mpath[PATH_MAX];
+    dip_store_path(s, MANIFEST_NAME, mpath, sizeof mpath);
+    int rc = dip_manifest_write(mpath, &next, eb);
+    if (rc) return rc;
+    j->committed = true;
+    /* the old WAL's records are in the segment now */
+    char oldwal[PATH_MAX];
+    dip_store_path(s, s->man.wal, oldwal, sizeof oldwal);
+    unlink(oldwal);
+    return DIP_OK;
+}
+
+int dip_store_seal_write(const struct dip_store *s, struct dip_store_seal_job *j, struct dip_errbuf *eb)
+{
+    if (j->n != s->nactive || j->seq != s->man.next_seq)
+        return dip_err_set(eb, DIP_EINVAL, "the store changed while sealing");
     /* the active records stay where they are (queries may read them
      * meanwhile): the segment is written through their document order */
     uint32_t *order;
@@ -60,62 +103,41 @@ int dip_store_seal_write(struct dip_store_seal_job *j, struct dip_errbuf *eb)
     if (rc) return dip_err_set(eb, rc, "no memory to sort %zu records for sealing", j->n);
     rc = dip_segment_write(j->spath, j->key, j->seq, j->active, order, j->n, j->chunk_records, j->level, &j->seg, eb);
     free(order);
-    return rc;
+    return rc ? rc : seal_commit(s, j, eb);
 }
 
 int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *j, int write_rc, struct dip_errbuf *eb)
 {
+    (void)eb;
     if (!j) return write_rc;
-    int rc = write_rc;
-    char wpath[PATH_MAX], newwal[64];
-    int wfd = -1, segfd = -1;
-    wpath[0] = 0;
-    if (rc) goto fail;
-    if (j->n != s->nactive || j->seq != s->man.next_seq) {
-        rc = dip_err_set(eb, DIP_EINVAL, "the store changed while sealing");
-        goto fail;
+    if (!j->committed) { /* the old state stands: drop what the write step made */
+        if (j->wfd >= 0) close(j->wfd);
+        if (j->segfd >= 0) close(j->segfd);
+        if (j->wpath[0]) unlink(j->wpath);
+        unlink(j->spath);
+        dip_segment_free(&j->seg);
+        free(j->segs);
+        free(j->fds);
+        free(j);
+        return write_rc ? write_rc : DIP_EIO;
     }
-    uint64_t seq = j->seq;
-    snprintf(newwal, sizeof newwal, "wal-%06llu.log", (unsigned long long)(seq + 1));
-    dip_store_path(s, newwal, wpath, sizeof wpath);
-    wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    segfd = open(j->spath, O_RDONLY | O_CLOEXEC);
-    int *fds = realloc(s->seg_fds, (s->man.nsegs + 2) * sizeof *fds);
-    struct dip_segment *segs = realloc(s->man.segs, (s->man.nsegs + 1) * sizeof *segs);
-    if (fds) s->seg_fds = fds;
-    if (segs) s->man.segs = segs;
-    if (wfd < 0 || segfd < 0 || !fds || !segs) {
-        rc = wfd < 0 || segfd < 0 ? dip_err_sys(eb, errno, "open %s", wfd < 0 ? wpath : j->spath)
-                                  : dip_err_set(eb, DIP_ENOMEM, "no memory to add a segment");
-        goto fail;
-    }
-    struct dip_manifest next = s->man;
-    next.segs[next.nsegs++] = j->seg;
-    next.next_seq = seq + 1;
-    snprintf(next.wal, sizeof next.wal, "%s", newwal);
-    if ((rc = commit_manifest(s, &next, eb))) goto fail;
-    /* Committed: switch to the new WAL and forget the sealed records. */
-    char oldwal[PATH_MAX];
-    dip_store_path(s, s->man.wal, oldwal, sizeof oldwal);
+    /* Committed on disk (whatever write_rc says): switch to the new WAL and
+     * segment list and forget the sealed records. */
     dip_wal_close(&s->wal);
-    unlink(oldwal);
-    s->wal.fd = wfd;
+    s->wal.fd = j->wfd;
     s->wal.size = 0;
-    snprintf(s->wal.path, sizeof s->wal.path, "%s", wpath);
-    s->man = next;
-    s->seg_fds[s->man.nsegs - 1] = segfd;
+    snprintf(s->wal.path, sizeof s->wal.path, "%s", j->wpath);
+    free(s->man.segs);
+    free(s->seg_fds);
+    s->man.segs = j->segs;
+    s->seg_fds = j->fds;
+    s->man.nsegs++;
+    s->man.next_seq = j->seq + 1;
+    snprintf(s->man.wal, sizeof s->man.wal, "wal-%06llu.log", (unsigned long long)(j->seq + 1));
     s->nactive = 0;
     dip_store_active_reset(s);
     free(j);
     return DIP_OK;
-fail:
-    if (wfd >= 0) close(wfd);
-    if (segfd >= 0) close(segfd);
-    if (wpath[0]) unlink(wpath);
-    unlink(j->spath);
-    dip_segment_free(&j->seg);
-    free(j);
-    return rc;
 }
 
 int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
@@ -123,7 +145,7 @@ int dip_store_seal(struct dip_store *s, struct dip_errbuf *eb)
     struct dip_store_seal_job *j;
     int rc = dip_store_seal_prepare(s, &j, eb);
     if (rc || !j) return rc;
-    return dip_store_seal_finish(s, j, dip_store_seal_write(j, eb), eb);
+    return dip_store_seal_finish(s, j, dip_store_seal_write(s, j, eb), eb);
 }
 
 int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, const char *file, size_t c,

@@ -18,8 +18,6 @@
 #include "common/cursor.h"
 #include "common/paths.h"
 
-#define MANIFEST_NAME "MANIFEST.xml"
-
 void dip_store_options_default(struct dip_store_options *o)
 {
     memset(o, 0, sizeof *o);

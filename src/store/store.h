@@ -152,14 +152,17 @@ bool dip_store_seal_due(const struct dip_store *s);
 
 /* Sealing in three steps, so that queries can run during the long middle one:
  * dip_store_seal_prepare (uses the store: no other thread may), then
- * dip_store_seal_write (reads only the active records: queries may run on
- * another thread meanwhile, inserts and other seal steps may not), then
- * dip_store_seal_finish (uses the store), which frees the job whatever
- * happened. *job is NULL when there is nothing to seal.
+ * dip_store_seal_write (reads the store: queries may run on another thread
+ * meanwhile; inserts, other seal steps and merge finishes may not, from the
+ * prepare to the finish), which writes the segment and commits it (new WAL,
+ * manifest, old WAL removed), then dip_store_seal_finish (uses the store:
+ * switches it over in memory, a few microseconds), which frees the job
+ * whatever happened. Once the write step has committed, the finish switches
+ * over even when told it failed. *job is NULL when there is nothing to seal.
  * dip_store_seal is the three in a row. */
 struct dip_store_seal_job;
 int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job, struct dip_errbuf *eb);
-int dip_store_seal_write(struct dip_store_seal_job *job, struct dip_errbuf *eb);
+int dip_store_seal_write(const struct dip_store *s, struct dip_store_seal_job *job, struct dip_errbuf *eb);
 int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *job, int write_rc, struct dip_errbuf *eb);
 
 /* Compaction in the same three steps: dip_store_merge_prepare picks

@@ -163,6 +163,7 @@ int dip_dedupe_add(struct dip_dedupe *d, const char *origin, uint64_t high, cons
 void dip_dedupe_free(struct dip_dedupe *d);
 
 /* ---- manifest (manifest.c) ---- */
+#define MANIFEST_NAME "MANIFEST.xml" /* in the store folder */
 struct dip_manifest {
     enum dip_tank_key key;
     uint64_t next_seq;

@@ -331,6 +331,99 @@ static void test_failed_merge_changes_nothing(void)
     dip_store_close(s);
 }
 
+/* A seal in steps: queries between the steps see the same records; the
+ * write step commits (a crash after it, modelled by a copy of the folder,
+ * reopens with every record once, from the segment); a finish told the write
+ * failed switches over once the write had committed. */
+static void test_seal_steps_commit_in_the_write_step(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_errbuf eb;
+    static struct dip_flow f[2000];
+    make_flows(f, 2000, 11);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 2000, &eb), DIP_OK);
+    uint64_t n0, n1, n2;
+    char *before = query_text(s, "//flow[@dport=80]", &n0);
+    struct dip_store_seal_job *j = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_seal_prepare(s, &j, &eb), DIP_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(dip_store_seal_write(s, j, &eb), DIP_OK);
+    char *between = query_text(s, "//flow[@dport=80]", &n1);
+    CU_ASSERT_EQUAL(n0, n1);
+    CU_ASSERT_STRING_EQUAL(before, between);
+    char copy[300], cmd[1000];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", copy, dir, copy);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(dip_store_seal_finish(s, j, DIP_EIO, &eb), DIP_OK); /* committed: switches */
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 1);
+    CU_ASSERT_EQUAL(st.active_records, 0);
+    CU_ASSERT_EQUAL(st.records, 2000);
+    char *after = query_text(s, "//flow[@dport=80]", &n2);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 10, &eb), DIP_OK); /* into the new WAL */
+    dip_store_close(s);
+    s = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, -1, &o, &s, NULL, &eb), DIP_OK);
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 2010);
+    CU_ASSERT_EQUAL(st.active_records, 10);
+    dip_store_close(s);
+    s = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(copy, -1, &o, &s, NULL, &eb), DIP_OK);
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 2000);
+    CU_ASSERT_EQUAL(st.segments, 1);
+    CU_ASSERT_EQUAL(st.active_records, 0);
+    char *crashed = query_text(s, "//flow[@dport=80]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, crashed);
+    dip_store_close(s);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", copy);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    free(before); free(between); free(after); free(crashed);
+}
+
+/* A seal whose write failed before its commit leaves the store as it was. */
+static void test_failed_seal_changes_nothing(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_errbuf eb;
+    static struct dip_flow f[1000];
+    make_flows(f, 1000, 12);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 1000, &eb), DIP_OK);
+    uint64_t n_before;
+    char *before = query_text(s, "//flow[@proto=17]", &n_before);
+    struct dip_store_seal_job *j = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_seal_prepare(s, &j, &eb), DIP_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(dip_store_insert(s, f, 5, &eb), DIP_OK); /* not allowed: the write step notices */
+    CU_ASSERT_EQUAL(dip_store_seal_write(s, j, &eb), DIP_EINVAL);
+    CU_ASSERT_EQUAL(dip_store_seal_finish(s, j, DIP_EINVAL, &eb), DIP_EINVAL);
+    char path[400];
+    snprintf(path, sizeof path, "%s/seg-000001.xml.gz", dir);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.segments, 0);
+    CU_ASSERT_EQUAL(st.records, 1005);
+    dip_store_close(s);
+    s = NULL;
+    CU_ASSERT_EQUAL_FATAL(dip_store_open(dir, -1, &o, &s, NULL, &eb), DIP_OK);
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.records, 1005);
+    uint64_t n_after, more = 0;
+    for (int i = 0; i < 5; i++) more += f[i].proto == 17;
+    char *after = query_text(s, "//flow[@proto=17]", &n_after);
+    CU_ASSERT_EQUAL(n_after, n_before + more);
+    free(before);
+    free(after);
+    dip_store_close(s);
+}
+
 static void test_point_query_on_the_key_skips_chunks(void)
 {
     struct dip_store_options o;
@@ -569,6 +662,8 @@ int dip_suite_store(void)
     T(test_compaction_merges_small_segments_without_changing_answers);
     T(test_tiered_merge_runs_beside_a_seal_and_keeps_the_document);
     T(test_failed_merge_changes_nothing);
+    T(test_seal_steps_commit_in_the_write_step);
+    T(test_failed_seal_changes_nothing);
     T(test_point_query_on_the_key_skips_chunks);
     T(test_limits_and_errors_are_reported);
     T(test_scan_streams_every_record_in_key_order);
