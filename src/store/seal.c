@@ -27,7 +27,7 @@ struct dip_store_seal_job {
     /* made by the write step once the segment is on disk */
     bool committed;                /* the manifest naming the segment and the new WAL is on disk */
     int wfd, segfd;                /* the new WAL, the segment (read side) */
-    char wpath[PATH_MAX];
+    char wal[64], wpath[PATH_MAX]; /* the new WAL's name and path */
     struct dip_segment *segs;      /* the store's segment list with the new one: a new array */
     int *fds;                      /* the same for the segments' descriptors */
 };
@@ -57,9 +57,8 @@ int dip_store_seal_prepare(struct dip_store *s, struct dip_store_seal_job **job,
  * to; nothing of the store is changed. */
 static int seal_commit(const struct dip_store *s, struct dip_store_seal_job *j, struct dip_errbuf *eb)
 {
-    char newwal[64];
-    snprintf(newwal, sizeof newwal, "wal-%06llu.log", (unsigned long long)(j->seq + 1));
-    dip_store_path(s, newwal, j->wpath, sizeof j->wpath);
+    snprintf(j->wal, sizeof j->wal, "wal-%06llu.log", (unsigned long long)(j->seq + 1));
+    dip_store_path(s, j->wal, j->wpath, sizeof j->wpath);
     j->wfd = open(j->wpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (j->wfd < 0) return dip_err_sys(eb, errno, "open %s", j->wpath);
     j->segfd = open(j->spath, O_RDONLY | O_CLOEXEC);
@@ -79,7 +78,7 @@ static int seal_commit(const struct dip_store *s, struct dip_store_seal_job *j, 
     next.segs = j->segs;
     next.nsegs = nsegs + 1;
     next.next_seq = j->seq + 1;
-    snprintf(next.wal, sizeof next.wal, "%s", newwal);
+    snprintf(next.wal, sizeof next.wal, "%s", j->wal);
     char mpath[PATH_MAX];
     dip_store_path(s, MANIFEST_NAME, mpath, sizeof mpath);
     int rc = dip_manifest_write(mpath, &next, eb);
@@ -133,7 +132,7 @@ int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *j, int
     s->seg_fds = j->fds;
     s->man.nsegs++;
     s->man.next_seq = j->seq + 1;
-    snprintf(s->man.wal, sizeof s->man.wal, "wal-%06llu.log", (unsigned long long)(j->seq + 1));
+    snprintf(s->man.wal, sizeof s->man.wal, "%s", j->wal);
     s->nactive = 0;
     dip_store_active_reset(s);
     free(j);
