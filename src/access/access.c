@@ -73,6 +73,9 @@ struct dip_access {
     uv_timer_t ping;
     uint64_t next_id;
     uint64_t queries, errors, partial, fallbacks;
+    struct dip_flow *flows;      /* a large answer's records, decoded (stream_result) */
+    size_t nflows, flows_cap;
+    struct dip_dynbuf slice;     /* the slice of a large answer being formatted */
     bool closing;
     int open_handles;
     void (*on_closed)(void *ctx);
@@ -142,9 +145,9 @@ static int put_flow(void *ctx, const struct dip_flow *f)
     return rc;
 }
 
-/* Writes the result document of a merged answer. */
-static int result_doc(struct client *c, const struct dip_answer_merge *m, const char *body, size_t body_len,
-                      uint64_t count, struct dip_dynbuf *b, struct dip_errbuf *eb)
+/* Starts the result document of a merged answer in b: the declaration, the
+ * result element's start tag and the missing ranges. */
+static int result_head(struct client *c, const struct dip_answer_merge *m, uint64_t count, struct dip_dynbuf *b)
 {
     dip_dynbuf_reset(b);
     int rc = dip_dynbuf_printf(b,
@@ -153,6 +156,14 @@ static int result_doc(struct client *c, const struct dip_answer_merge *m, const 
                                m->complete ? "true" : "false", dip_tank_key_name((enum dip_tank_key)c->tank),
                                (unsigned long long)count, shape_name(c->shape), elapsed_ms(&c->t0));
     if (!rc && m->missing.len) rc = dip_dynbuf_add(b, m->missing.data, m->missing.len);
+    return rc;
+}
+
+/* Writes the result document of a merged answer. */
+static int result_doc(struct client *c, const struct dip_answer_merge *m, const char *body, size_t body_len,
+                      uint64_t count, struct dip_dynbuf *b, struct dip_errbuf *eb)
+{
+    int rc = result_head(c, m, count, b);
     if (!rc && body) rc = dip_dynbuf_add(b, body, body_len);
     else if (!rc && m->kind == DIP_RESULT_NUMBER) {
         xmlChar *s = xmlXPathCastNumberToString(m->number);
@@ -371,6 +382,62 @@ static void gather_done(uv_work_t *w, int status)
     client_unref(c);
 }
 
+/* ---- large answers, written as they are formatted ----
+ * Formatting a 24,000-record answer as XML took the access point ~4 ms and
+ * the client ~5 ms more to receive it, one after the other. The records
+ * are decoded first (a corrupt batch is still an error document, not a
+ * truncated result), then the document goes out in slices: the client
+ * decrypts one while the next is formatted. The buffers are the access
+ * point's and stay warm between queries (fresh memory is a page fault per
+ * 4 KiB, ~10 us each on these machines). */
+
+#define STREAM_MIN_RECORDS 2048  /* smaller answers go out in one write */
+#define STREAM_SLICE (256u << 10) /* bytes formatted per write */
+#define STREAM_KEEP_RECORDS 65536 /* decoded records kept allocated between queries */
+
+static int collect_flow(void *ctx, const struct dip_flow *f)
+{
+    struct dip_access *a = ctx;
+    if (a->nflows == a->flows_cap) {
+        size_t cap = a->flows_cap ? a->flows_cap * 2 : 4096;
+        struct dip_flow *p = realloc(a->flows, cap * sizeof *p);
+        if (!p) return DIP_ENOMEM;
+        a->flows = p;
+        a->flows_cap = cap;
+    }
+    a->flows[a->nflows++] = *f;
+    return DIP_OK;
+}
+
+/* Sends the complete node-set answer m to c as a document written in
+ * slices, then closes the connection. Returns DIP_OK, or an error before
+ * anything was written (eb says why when it can). */
+static int stream_result(struct client *c, const struct dip_answer_merge *m, struct dip_errbuf *eb)
+{
+    struct dip_access *a = c->a;
+    a->nflows = 0;
+    int rc = dip_answer_merge_each(m, collect_flow, a, eb);
+    struct dip_dynbuf *b = &a->slice;
+    if (!rc) rc = result_head(c, m, m->count, b);
+    for (size_t i = 0; !rc && i < a->nflows; i++) {
+        rc = put_flow(b, &a->flows[i]);
+        if (!rc && b->len >= STREAM_SLICE) {
+            if (c->link) dip_net_link_write(c->link, b->data, b->len);
+            dip_dynbuf_reset(b);
+        }
+    }
+    if (!rc) rc = dip_dynbuf_addstr(b, "</result>\n");
+    if (!rc) client_finish(c, b);
+    dip_dynbuf_reset(b);
+    if (a->flows_cap > STREAM_KEEP_RECORDS) { /* a rare huge answer does not stay in memory */
+        free(a->flows);
+        a->flows = NULL;
+        a->flows_cap = 0;
+    }
+    a->nflows = 0;
+    return rc;
+}
+
 /* ---- answers from tank roots ---- */
 
 static struct client *client_by_request(struct dip_access *a, uint64_t id)
@@ -438,8 +505,15 @@ static void root_frame(struct dip_net_link *l, const struct dip_net_frame *f, vo
         client_fail(c, rc, 0, eb.msg);
         return;
     }
-    struct dip_dynbuf *target = m.complete ? &c->out : &c->partial;
     eb.msg[0] = 0;
+    if (m.complete && m.kind == DIP_RESULT_NODES && m.records >= STREAM_MIN_RECORDS) {
+        rc = stream_result(c, &m, &eb);
+        dip_answer_merge_free(&m);
+        if (rc) client_fail(c, rc, 0, rc == DIP_ECORRUPT && eb.msg[0] ? eb.msg : "result too large");
+        else rl->a->queries++;
+        return;
+    }
+    struct dip_dynbuf *target = m.complete ? &c->out : &c->partial;
     if (m.complete || !c->partial.len) rc = result_doc(c, &m, NULL, 0, m.count, target, &eb);
     dip_answer_merge_free(&m);
     if (rc) {
@@ -682,6 +756,7 @@ int dip_access_open(struct dip_node *n, const struct dip_access_options *o, stru
     struct dip_access *a = calloc(1, sizeof *a);
     if (!a) return DIP_ENOMEM;
     a->node = n;
+    dip_dynbuf_init(&a->slice, DIP_NET_FRAME_MAX);
     if (o) a->opt = *o;
     else dip_access_options_default(&a->opt);
     if (dip_node_map(n)->front.query_timeout_ms) a->opt.query_timeout_ms = dip_node_map(n)->front.query_timeout_ms;
@@ -729,7 +804,10 @@ int dip_access_status_xml(const struct dip_access *a, struct dip_dynbuf *out)
 
 static void access_release(struct dip_access *a)
 {
-    if (--a->open_handles == 0) free(a);
+    if (--a->open_handles) return;
+    free(a->flows);
+    dip_dynbuf_free(&a->slice);
+    free(a);
 }
 static void access_handle_closed(uv_handle_t *h) { access_release(((struct root_link *)h->data)->a); }
 static void ping_closed(uv_handle_t *h) { access_release(h->data); }
