@@ -49,7 +49,7 @@ struct op {
 
 /* The job beside the queries: exclusive ones use the store alone, shared
  * ones may run while a query does. */
-enum job { JOB_NONE, JOB_APPEND, JOB_SYNC, JOB_SEAL_WRITE, JOB_SEAL_FINISH, JOB_MERGE_FINISH, JOB_REOPEN };
+enum job { JOB_NONE, JOB_APPEND, JOB_SYNC, JOB_SEAL_WRITE, JOB_SEAL_FINISH, JOB_MERGE_FINISH, JOB_REOPEN, JOB_INDEX };
 
 struct leaf {
     struct dip_node *node;
@@ -75,6 +75,8 @@ struct leaf {
     uv_thread_t merge_thread;
     uv_async_t *merge_done;    /* the thread's signal to the loop (its own allocation: closed after the leaf) */
     uint64_t merge_after_ms;   /* after a failed merge, the next try waits until then */
+    uint64_t last_query_ms;    /* when the last query ended (0: none yet) */
+    uint64_t index_after_ms;   /* after a failed JOB_INDEX, the next waits until then */
     int job_rc;
     struct dip_errbuf job_eb;
     struct dip_store_stats job_stats;
@@ -92,6 +94,13 @@ struct leaf {
 #define GROUP_MAX_OPS 64          /* ingest batches committed by one fsync */
 #define GROUP_MAX_BYTES (64u << 20)
 #define QUERIES_BEFORE_JOB 4      /* queries that may pass a waiting exclusive job */
+/* While queries come, the active part's newest records are sorted for them
+ * whenever the leaf has nothing waiting (JOB_INDEX), so a query sorts only
+ * what arrived since: under ingest, queries sorted up to a few thousand
+ * records each, and the first query after a restart (the WAL replayed) the
+ * whole active part, 100-150 ms. Without queries for this long, ingest
+ * alone does not pay for the sorting. */
+#define INDEX_AFTER_QUERY_MS 30000
 
 static void after_merge_write(uv_async_t *h);
 
@@ -127,6 +136,8 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
         free(l);
         return rc;
     }
+    struct dip_errbuf ieb;
+    if (dip_store_index_active(l->store, &ieb)) dip_node_log(n, 2, "leaf: %s (queries will sort them)", ieb.msg);
     dip_store_stats(l->store, &l->stats);
     if ((l->merge_done = malloc(sizeof *l->merge_done)) && uv_async_init(n->loop, l->merge_done, after_merge_write) == 0) {
         l->merge_done->data = l;
@@ -293,6 +304,10 @@ static void job_work(uv_work_t *w)
         l->store = NULL;
         l->job_rc = dip_store_open(l->dir, l->tank, &l->opt, &l->store, store_warn, &l->job_eb);
         if (l->job_rc) l->store = NULL;
+        else (void)dip_store_index_active(l->store, &l->job_eb); /* else queries sort them */
+        break;
+    case JOB_INDEX:
+        l->job_rc = dip_store_index_active(l->store, &l->job_eb);
         break;
     default: break;
     }
@@ -332,6 +347,7 @@ static void after_query(uv_work_t *w, int status)
     l->running = NULL;
     l->stats = o->stats;
     l->queries++;
+    l->last_query_ms = node_now_ms();
     if (status == 0) node_peer_reply(o->peer, o->reply_type, o->id, o->reply.data, o->reply.len, NULL, 0);
     op_free(o);
     if (l->closing) {
@@ -435,6 +451,12 @@ static void after_job(uv_work_t *w, int status)
             else l->stats = l->job_stats;
             l->reopen = false;
             break;
+        case JOB_INDEX:
+            if (l->job_rc) {
+                dip_node_log(l->node, 2, "leaf: %s (retried in 1 s; queries sort them meanwhile)", l->job_eb.msg);
+                l->index_after_ms = node_now_ms() + 1000;
+            }
+            break;
         default: break;
         }
     }
@@ -483,6 +505,10 @@ static enum job next_exclusive(struct leaf *l)
     if (dip_store_seal_due(l->store) && node_now_ms() >= l->seal_after_ms)
         return JOB_SEAL_WRITE; /* after its (quick) prepare */
     if (l->head) return JOB_APPEND;
+    uint64_t now = node_now_ms();
+    if (!l->qhead && l->last_query_ms && now - l->last_query_ms < INDEX_AFTER_QUERY_MS && now >= l->index_after_ms &&
+        dip_store_active_unindexed(l->store))
+        return JOB_INDEX;
     return JOB_NONE;
 }
 

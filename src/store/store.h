@@ -150,6 +150,15 @@ int dip_store_sync(const struct dip_store *s, struct dip_errbuf *eb);
 /* Returns: whether the active part has reached seal_records. */
 bool dip_store_seal_due(const struct dip_store *s);
 
+/* Queries read the active part in document order, sorting the records
+ * inserted since the last query first. dip_store_index_active does that
+ * sorting ahead, so that the next query finds it done (a leaf calls it when
+ * it has no work waiting); dip_store_active_unindexed says how many
+ * records it would sort. Uses the store: no other thread may meanwhile.
+ * Returns DIP_OK or DIP_ENOMEM (eb says so; queries sort them later). */
+int dip_store_index_active(struct dip_store *s, struct dip_errbuf *eb);
+size_t dip_store_active_unindexed(const struct dip_store *s);
+
 /* Sealing in three steps, so that queries can run during the long middle one:
  * dip_store_seal_prepare (uses the store: no other thread may), then
  * dip_store_seal_write (reads the store: queries may run on another thread
