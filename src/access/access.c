@@ -90,6 +90,7 @@ struct dip_access {
     uv_timer_t ping;
     uint64_t next_id;
     uint64_t queries, errors, partial, fallbacks;
+    uint64_t direct_sent;       /* queries sent straight to a member below a root */
     struct dip_flow *flows;      /* a large answer's records, decoded (stream_result) */
     size_t nflows, flows_cap;
     struct dip_dynbuf slice;     /* the slice of a large answer being formatted */
@@ -302,6 +303,7 @@ static void send_to_tank(struct client *c)
     struct dip_access *a = c->a;
     struct root_link *rl = direct_target(c);
     if (!rl) rl = &a->roots[c->tank];
+    else a->direct_sent++;
     c->via = rl;
     struct dip_dynbuf b;
     dip_dynbuf_init(&b, DIP_XPATH_MAX_LEN + 64);
@@ -921,10 +923,10 @@ int dip_access_status_xml(const struct dip_access *a, struct dip_dynbuf *out)
     for (int t = 0; t < DIP_TANK_KEYS; t++) up += a->roots[t].up;
     return dip_dynbuf_printf(out,
                              "<access client=\"%s\" queries=\"%llu\" errors=\"%llu\" partial=\"%llu\""
-                             " fallbacks=\"%llu\" tanks-up=\"%d\"/>",
+                             " fallbacks=\"%llu\" direct=\"%llu\" tanks-up=\"%d\"/>",
                              dip_node_map(a->node)->front.client, (unsigned long long)a->queries,
                              (unsigned long long)a->errors, (unsigned long long)a->partial,
-                             (unsigned long long)a->fallbacks, up);
+                             (unsigned long long)a->fallbacks, (unsigned long long)a->direct_sent, up);
 }
 
 static void access_release(struct dip_access *a)

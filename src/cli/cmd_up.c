@@ -586,7 +586,9 @@ int dip_cmd_status(int argc, char **argv)
                     attr(p, "partial", v, sizeof v);
                     printf(", %s partial", v);
                     attr(p, "fallbacks", v, sizeof v);
-                    printf(", %s fallbacks\n", v);
+                    printf(", %s fallbacks", v);
+                    attr(p, "direct", v, sizeof v);
+                    printf(", %s sent straight to a leaf or indexer\n", v);
                 }
             }
         }

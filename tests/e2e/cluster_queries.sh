@@ -115,6 +115,10 @@ note "$i queries: $bad answers differ from the single-store reference, $partial 
 merges=$("$DIP_BIN" status --dir "$cluster" --xml | grep -o ' merges="[0-9]*"' | tr -dc '0-9\n' | paste -sd+ | bc)
 [ "${merges:-0}" -gt 0 ] || fail "no leaf merged segments (sealing every 4096 records)"
 note "the leaves merged segments $merges times meanwhile"
+# point queries go straight to their leaf (the access point's descent), and answered equally above
+direct=$("$DIP_BIN" status --dir "$cluster" --xml | sed -n 's/.*<access [^>]*direct="\([0-9]*\)".*/\1/p')
+[ "${direct:-0}" -gt 0 ] || fail "no query went straight to a leaf or indexer"
+note "$direct of the queries went straight to a leaf or indexer"
 
 # the client protocol by hand: nc, and TLS with openssl s_client
 if command -v nc >/dev/null; then
