@@ -74,12 +74,12 @@ struct leaf {
     struct dip_errbuf merge_eb;
     uv_thread_t merge_thread;
     uv_async_t *merge_done;    /* the thread's signal to the loop (its own allocation: closed after the leaf) */
-    /* the job thread (see start_job); NULL job_done: jobs go to the loop's pool */
-    uv_thread_t job_thread;
-    uv_mutex_t job_mu;
-    uv_cond_t job_cv;
-    bool job_posted, job_quit;
-    uv_async_t *job_done;
+    /* the seal thread (see start_job); NULL seal_done: seals go to the loop's pool */
+    uv_thread_t seal_thread;
+    uv_mutex_t seal_mu;
+    uv_cond_t seal_cv;
+    bool seal_posted, seal_quit;
+    uv_async_t *seal_done;
     uint64_t merge_after_ms;   /* after a failed merge, the next try waits until then */
     uint64_t last_query_ms;    /* when the last query ended (0: none yet) */
     uint64_t index_after_ms;   /* after a failed JOB_INDEX, the next waits until then */
@@ -113,7 +113,7 @@ struct leaf {
 #define INDEX_MIN_RECORDS 4096
 
 static void after_merge_write(uv_async_t *h);
-static void job_thread_start(struct leaf *l);
+static void seal_thread_start(struct leaf *l);
 
 static void store_warn(const char *msg) { fprintf(stderr, "dipstorage node: %s\n", msg); }
 
@@ -157,7 +157,7 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
         l->merge_done = NULL;
         dip_node_log(n, 3, "leaf: cannot set up compaction; segments will not be merged");
     }
-    job_thread_start(l);
+    seal_thread_start(l);
     *out = l;
     return DIP_OK;
 }
@@ -348,15 +348,15 @@ static void leaf_free_if_idle(struct leaf *l)
     if (l->merge) dip_store_merge_finish(l->store, l->merge, DIP_EIO, &l->job_eb); /* drops the merged file */
     l->merge = NULL;
     if (l->merge_done) uv_close((uv_handle_t *)l->merge_done, close_handle_free);
-    if (l->job_done) { /* no job runs: the thread waits for one */
-        uv_mutex_lock(&l->job_mu);
-        l->job_quit = true;
-        uv_cond_signal(&l->job_cv);
-        uv_mutex_unlock(&l->job_mu);
-        uv_thread_join(&l->job_thread);
-        uv_close((uv_handle_t *)l->job_done, close_handle_free);
-        uv_cond_destroy(&l->job_cv);
-        uv_mutex_destroy(&l->job_mu);
+    if (l->seal_done) { /* no job runs: the thread waits for one */
+        uv_mutex_lock(&l->seal_mu);
+        l->seal_quit = true;
+        uv_cond_signal(&l->seal_cv);
+        uv_mutex_unlock(&l->seal_mu);
+        uv_thread_join(&l->seal_thread);
+        uv_close((uv_handle_t *)l->seal_done, close_handle_free);
+        uv_cond_destroy(&l->seal_cv);
+        uv_mutex_destroy(&l->seal_mu);
     }
     if (l->store) dip_store_close(l->store);
     free(l);
@@ -495,66 +495,67 @@ static void after_job(uv_work_t *w, int status)
     schedule(l);
 }
 
-/* ---- the job thread ----
- * Jobs (appends, fsyncs, seals, sorting ahead, merge finishes) run one at a
- * time on the leaf's own thread, at a lower priority (JOB_NICE) than
- * queries, which run on the loop's thread pool. Under 50k rec/s of ingest
- * a query shared the two CPUs with seals and appends of sixteen leaves and
- * took 2-3 times as long as idle; now the kernel gives the query its CPU
- * first, and ingest, which waits in spools and queues anyway, the rest.
- * An exclusive job still holds queries back until it ends (they are
- * short: a seal's long write step is shared). */
-#define JOB_NICE 10
+/* ---- the seal thread ----
+ * A seal's write step (sorting and deflating up to seal_records records,
+ * the most CPU a leaf spends on ingest) runs on the leaf's own thread at a
+ * lower priority (SEAL_NICE) than queries; it is shared, so queries run
+ * beside it. Under 50k rec/s of ingest a query shared the two CPUs with the
+ * seals of sixteen leaves and took 2-3 times as long as idle. The other
+ * jobs stay on the loop's thread pool at the normal priority: queries wait
+ * for the exclusive ones, and at nice 10 an append that a query waited for
+ * was itself held back by the roots' and the front's ingest work (all jobs
+ * on the nice thread: p50 under load 1.42x idle, against 1.16x). */
+#define SEAL_NICE 10
 
-static void job_thread_main(void *arg)
+static void seal_thread_main(void *arg)
 {
     struct leaf *l = arg;
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), JOB_NICE) != 0) { /* not fatal: jobs run at normal priority */ }
-    uv_mutex_lock(&l->job_mu);
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) != 0) { /* not fatal: jobs run at normal priority */ }
+    uv_mutex_lock(&l->seal_mu);
     for (;;) {
-        while (!l->job_posted && !l->job_quit) uv_cond_wait(&l->job_cv, &l->job_mu);
-        if (!l->job_posted) break; /* quit: the leaf is being freed */
-        l->job_posted = false;
-        uv_mutex_unlock(&l->job_mu);
+        while (!l->seal_posted && !l->seal_quit) uv_cond_wait(&l->seal_cv, &l->seal_mu);
+        if (!l->seal_posted) break; /* quit: the leaf is being freed */
+        l->seal_posted = false;
+        uv_mutex_unlock(&l->seal_mu);
         job_work(&l->jwork);
-        uv_async_send(l->job_done); /* one job at a time: one signal per job */
-        uv_mutex_lock(&l->job_mu);
+        uv_async_send(l->seal_done); /* one job at a time: one signal per job */
+        uv_mutex_lock(&l->seal_mu);
     }
-    uv_mutex_unlock(&l->job_mu);
+    uv_mutex_unlock(&l->seal_mu);
 }
 
-static void job_finished(uv_async_t *h)
+static void seal_finished(uv_async_t *h)
 {
     struct leaf *l = h->data;
     if (l->job != JOB_NONE) after_job(&l->jwork, 0);
 }
 
-/* Starts the job thread; without it (no memory, no thread), jobs go to the
- * loop's thread pool at the queries' priority. */
-static void job_thread_start(struct leaf *l)
+/* Starts the seal thread; without it (no memory, no thread), seals go to
+ * the loop's thread pool at the queries' priority. */
+static void seal_thread_start(struct leaf *l)
 {
     uv_async_t *a = malloc(sizeof *a);
-    if (!a || uv_async_init(l->node->loop, a, job_finished) != 0) {
+    if (!a || uv_async_init(l->node->loop, a, seal_finished) != 0) {
         free(a);
         return;
     }
     a->data = l;
-    if (uv_mutex_init(&l->job_mu) != 0) {
+    if (uv_mutex_init(&l->seal_mu) != 0) {
         uv_close((uv_handle_t *)a, close_handle_free);
         return;
     }
-    if (uv_cond_init(&l->job_cv) != 0) {
-        uv_mutex_destroy(&l->job_mu);
+    if (uv_cond_init(&l->seal_cv) != 0) {
+        uv_mutex_destroy(&l->seal_mu);
         uv_close((uv_handle_t *)a, close_handle_free);
         return;
     }
-    l->job_done = a;
-    if (uv_thread_create(&l->job_thread, job_thread_main, l) != 0) {
-        l->job_done = NULL;
-        uv_cond_destroy(&l->job_cv);
-        uv_mutex_destroy(&l->job_mu);
+    l->seal_done = a;
+    if (uv_thread_create(&l->seal_thread, seal_thread_main, l) != 0) {
+        l->seal_done = NULL;
+        uv_cond_destroy(&l->seal_cv);
+        uv_mutex_destroy(&l->seal_mu);
         uv_close((uv_handle_t *)a, close_handle_free);
-        dip_node_log(l->node, 2, "leaf: no thread for store jobs; they share the queries' threads");
+        dip_node_log(l->node, 2, "leaf: no thread for sealing; seals share the queries' threads");
     }
 }
 
@@ -562,11 +563,11 @@ static void start_job(struct leaf *l, enum job j)
 {
     l->job = j;
     l->jwork.data = l;
-    if (l->job_done) {
-        uv_mutex_lock(&l->job_mu);
-        l->job_posted = true;
-        uv_cond_signal(&l->job_cv);
-        uv_mutex_unlock(&l->job_mu);
+    if (l->seal_done && j == JOB_SEAL_WRITE) {
+        uv_mutex_lock(&l->seal_mu);
+        l->seal_posted = true;
+        uv_cond_signal(&l->seal_cv);
+        uv_mutex_unlock(&l->seal_mu);
         return;
     }
     if (uv_queue_work(l->node->loop, &l->jwork, job_work, after_job)) {
