@@ -347,7 +347,7 @@ static void try_next_tank(struct client *c, const char *why)
     }
     char msg[400];
     snprintf(msg, sizeof msg, "no tank could answer: %s", why ? why : "every tank is unreachable");
-    client_fail(c, c->only_first ? DIP_EIO : DIP_EIO, 0, msg);
+    client_fail(c, DIP_EIO, 0, msg);
 }
 
 /* A direct member did not answer (why): its range is missing from the
@@ -478,28 +478,13 @@ static void gather_done(uv_work_t *w, int status)
 #define STREAM_SLICE (256u << 10) /* bytes formatted per write */
 #define STREAM_KEEP_RECORDS 65536 /* decoded records kept allocated between queries */
 
-static int collect_flow(void *ctx, const struct dip_flow *f)
-{
-    struct dip_access *a = ctx;
-    if (a->nflows == a->flows_cap) {
-        size_t cap = a->flows_cap ? a->flows_cap * 2 : 4096;
-        struct dip_flow *p = realloc(a->flows, cap * sizeof *p);
-        if (!p) return DIP_ENOMEM;
-        a->flows = p;
-        a->flows_cap = cap;
-    }
-    a->flows[a->nflows++] = *f;
-    return DIP_OK;
-}
-
 /* Sends the complete node-set answer m to c as a document written in
  * slices, then closes the connection. Returns DIP_OK, or an error before
  * anything was written (eb says why when it can). */
 static int stream_result(struct client *c, const struct dip_answer_merge *m, struct dip_errbuf *eb)
 {
     struct dip_access *a = c->a;
-    a->nflows = 0;
-    int rc = dip_answer_merge_each(m, collect_flow, a, eb);
+    int rc = dip_answer_merge_records(m, &a->flows, &a->nflows, &a->flows_cap, eb);
     struct dip_dynbuf *b = &a->slice;
     if (!rc) rc = result_head(c, m, m->count, b);
     for (size_t i = 0; !rc && i < a->nflows; i++) {

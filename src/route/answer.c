@@ -198,13 +198,35 @@ int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx,
 
 struct collect_ctx {
     struct dip_flow *flows;
-    size_t n;
+    size_t n, cap;
 };
 static int collect_one(void *ctx, const struct dip_flow *f)
 {
     struct collect_ctx *c = ctx;
+    if (c->n == c->cap) return DIP_ECORRUPT; /* the batches hold more records than the parts said */
     c->flows[c->n++] = *f;
     return DIP_OK;
+}
+
+int dip_answer_merge_records(const struct dip_answer_merge *m, struct dip_flow **flows, size_t *n, size_t *cap,
+                             struct dip_errbuf *eb)
+{
+    *n = 0;
+    if (m->kind != DIP_RESULT_NODES || !m->records) return DIP_OK;
+    if (*cap < m->records) { /* every part was counted when added: one allocation */
+        struct dip_flow *p = realloc(*flows, m->records * sizeof *p);
+        if (!p) return dip_err_set(eb, DIP_ENOMEM, "no memory for the %llu records of the answer",
+                                   (unsigned long long)m->records);
+        *flows = p;
+        *cap = m->records;
+    }
+    struct collect_ctx c = { *flows, 0, *cap };
+    int rc = dip_answer_merge_each(m, collect_one, &c, eb);
+    if (rc == DIP_ECORRUPT && c.n == c.cap)
+        dip_err_set(eb, rc, "an answer's batches hold more records than its parts counted (%llu)",
+                    (unsigned long long)m->records);
+    *n = c.n;
+    return rc;
 }
 
 int dip_answer_merge_encode(const struct dip_answer_merge *m, struct dip_dynbuf *out)
@@ -227,11 +249,11 @@ int dip_answer_merge_encode(const struct dip_answer_merge *m, struct dip_dynbuf 
             if (m->nraw[s]) rc = dip_dynbuf_add(out, m->raw[s], m->nraw[s]);
         return rc;
     }
-    struct collect_ctx c = { malloc(m->records * sizeof *c.flows), 0 };
-    if (!c.flows) return DIP_ENOMEM;
+    struct dip_flow *flows = NULL;
+    size_t n, cap = 0;
     struct dip_errbuf eb;
-    rc = dip_answer_merge_each(m, collect_one, &c, &eb);
-    if (!rc) rc = dip_batch_encode(c.flows, c.n, out);
-    free(c.flows);
+    rc = dip_answer_merge_records(m, &flows, &n, &cap, &eb);
+    if (!rc) rc = dip_batch_encode(flows, n, out);
+    free(flows);
     return rc;
 }

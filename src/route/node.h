@@ -100,5 +100,10 @@ int dip_answer_merge_each(const struct dip_answer_merge *m, int (*fn)(void *ctx,
                           void *ctx, struct dip_errbuf *eb);
 /* Encodes the merged answer as an ANSWER payload. */
 int dip_answer_merge_encode(const struct dip_answer_merge *m, struct dip_dynbuf *out);
+/* Sets (*flows)[0..*n) to the answer's records in document order, reusing
+ * *flows (of *cap records; grown to the answer's size when smaller).
+ * Returns DIP_OK, DIP_ENOMEM or DIP_ECORRUPT (eb says where). */
+int dip_answer_merge_records(const struct dip_answer_merge *m, struct dip_flow **flows, size_t *n, size_t *cap,
+                             struct dip_errbuf *eb);
 
 #endif
