@@ -74,12 +74,9 @@ struct leaf {
     struct dip_errbuf merge_eb;
     uv_thread_t merge_thread;
     uv_async_t *merge_done;    /* the thread's signal to the loop (its own allocation: closed after the leaf) */
-    /* the seal thread (see start_job); NULL seal_done: seals go to the loop's pool */
+    bool seal_threaded;        /* a seal's write step runs on seal_thread (see start_job) */
     uv_thread_t seal_thread;
-    uv_mutex_t seal_mu;
-    uv_cond_t seal_cv;
-    bool seal_posted, seal_quit;
-    uv_async_t *seal_done;
+    uv_async_t *seal_done;     /* its signal to the loop (own allocation; NULL: seals use the pool) */
     uint64_t merge_after_ms;   /* after a failed merge, the next try waits until then */
     uint64_t last_query_ms;    /* when the last query ended (0: none yet) */
     uint64_t index_after_ms;   /* after a failed JOB_INDEX, the next waits until then */
@@ -113,7 +110,7 @@ struct leaf {
 #define INDEX_MIN_RECORDS 4096
 
 static void after_merge_write(uv_async_t *h);
-static void seal_thread_start(struct leaf *l);
+static void after_seal_write(uv_async_t *h);
 
 static void store_warn(const char *msg) { fprintf(stderr, "dipstorage node: %s\n", msg); }
 
@@ -157,7 +154,12 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
         l->merge_done = NULL;
         dip_node_log(n, 3, "leaf: cannot set up compaction; segments will not be merged");
     }
-    seal_thread_start(l);
+    if ((l->seal_done = malloc(sizeof *l->seal_done)) && uv_async_init(n->loop, l->seal_done, after_seal_write) == 0) {
+        l->seal_done->data = l;
+    } else { /* seals run on the pool then */
+        free(l->seal_done);
+        l->seal_done = NULL;
+    }
     *out = l;
     return DIP_OK;
 }
@@ -348,16 +350,7 @@ static void leaf_free_if_idle(struct leaf *l)
     if (l->merge) dip_store_merge_finish(l->store, l->merge, DIP_EIO, &l->job_eb); /* drops the merged file */
     l->merge = NULL;
     if (l->merge_done) uv_close((uv_handle_t *)l->merge_done, close_handle_free);
-    if (l->seal_done) { /* no job runs: the thread waits for one */
-        uv_mutex_lock(&l->seal_mu);
-        l->seal_quit = true;
-        uv_cond_signal(&l->seal_cv);
-        uv_mutex_unlock(&l->seal_mu);
-        uv_thread_join(&l->seal_thread);
-        uv_close((uv_handle_t *)l->seal_done, close_handle_free);
-        uv_cond_destroy(&l->seal_cv);
-        uv_mutex_destroy(&l->seal_mu);
-    }
+    if (l->seal_done) uv_close((uv_handle_t *)l->seal_done, close_handle_free);
     if (l->store) dip_store_close(l->store);
     free(l);
 }
@@ -497,80 +490,42 @@ static void after_job(uv_work_t *w, int status)
 
 /* ---- the seal thread ----
  * A seal's write step (sorting and deflating up to seal_records records,
- * the most CPU a leaf spends on ingest) runs on the leaf's own thread at a
- * lower priority (SEAL_NICE) than queries; it is shared, so queries run
- * beside it. Under 50k rec/s of ingest a query shared the two CPUs with the
- * seals of sixteen leaves and took 2-3 times as long as idle. The other
- * jobs stay on the loop's thread pool at the normal priority: queries wait
- * for the exclusive ones, and at nice 10 an append that a query waited for
- * was itself held back by the roots' and the front's ingest work (with
- * every job on the nice thread the bench measured p50 under load at 1.42x
- * idle; with only the seals there, 1.30x). */
+ * the most CPU a leaf spends on ingest) runs on a thread of its own at a
+ * lower priority (SEAL_NICE) than queries, like a merge; it is shared, so
+ * queries run beside it. Under 50k rec/s of ingest a query shared the two
+ * CPUs with the seals of sixteen leaves and took 2-3 times as long as
+ * idle. The other jobs stay on the loop's thread pool at the normal
+ * priority: queries wait for the exclusive ones, and at nice 10 an append
+ * that a query waited for was itself held back by the roots' and the
+ * front's ingest work (with every job at nice 10 the bench measured p50
+ * under load at 1.42x idle; with only the seals, 1.30x). */
 #define SEAL_NICE 10
 
-static void seal_thread_main(void *arg)
+static void seal_main(void *arg)
 {
     struct leaf *l = arg;
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) != 0) { /* not fatal: seals run at normal priority */ }
-    uv_mutex_lock(&l->seal_mu);
-    for (;;) {
-        while (!l->seal_posted && !l->seal_quit) uv_cond_wait(&l->seal_cv, &l->seal_mu);
-        if (!l->seal_posted) break; /* quit: the leaf is being freed */
-        l->seal_posted = false;
-        uv_mutex_unlock(&l->seal_mu);
-        job_work(&l->jwork);
-        uv_async_send(l->seal_done); /* one job at a time: one signal per seal */
-        uv_mutex_lock(&l->seal_mu);
-    }
-    uv_mutex_unlock(&l->seal_mu);
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) != 0) { /* not fatal: the seal runs at normal priority */ }
+    job_work(&l->jwork);
+    uv_async_send(l->seal_done);
 }
 
-static void seal_finished(uv_async_t *h)
+static void after_seal_write(uv_async_t *h)
 {
     struct leaf *l = h->data;
-    if (l->job != JOB_NONE) after_job(&l->jwork, 0);
-}
-
-/* Starts the seal thread; without it (no memory, no thread), seals go to
- * the loop's thread pool at the queries' priority. */
-static void seal_thread_start(struct leaf *l)
-{
-    uv_async_t *a = malloc(sizeof *a);
-    if (!a || uv_async_init(l->node->loop, a, seal_finished) != 0) {
-        free(a);
-        return;
-    }
-    a->data = l;
-    if (uv_mutex_init(&l->seal_mu) != 0) {
-        uv_close((uv_handle_t *)a, close_handle_free);
-        return;
-    }
-    if (uv_cond_init(&l->seal_cv) != 0) {
-        uv_mutex_destroy(&l->seal_mu);
-        uv_close((uv_handle_t *)a, close_handle_free);
-        return;
-    }
-    l->seal_done = a;
-    if (uv_thread_create(&l->seal_thread, seal_thread_main, l) != 0) {
-        l->seal_done = NULL;
-        uv_cond_destroy(&l->seal_cv);
-        uv_mutex_destroy(&l->seal_mu);
-        uv_close((uv_handle_t *)a, close_handle_free);
-        dip_node_log(l->node, 2, "leaf: no thread for sealing; seals share the queries' threads");
-    }
+    if (!l->seal_threaded) return;
+    uv_thread_join(&l->seal_thread);
+    l->seal_threaded = false;
+    after_job(&l->jwork, 0);
 }
 
 static void start_job(struct leaf *l, enum job j)
 {
     l->job = j;
     l->jwork.data = l;
-    if (l->seal_done && j == JOB_SEAL_WRITE) {
-        uv_mutex_lock(&l->seal_mu);
-        l->seal_posted = true;
-        uv_cond_signal(&l->seal_cv);
-        uv_mutex_unlock(&l->seal_mu);
+    if (j == JOB_SEAL_WRITE && l->seal_done && uv_thread_create(&l->seal_thread, seal_main, l) == 0) {
+        l->seal_threaded = true;
         return;
-    }
+    } /* else on the pool, at the queries' priority */
     if (uv_queue_work(l->node->loop, &l->jwork, job_work, after_job)) {
         /* cannot happen with a live loop: run it here rather than lose it */
         job_work(&l->jwork);
