@@ -148,6 +148,13 @@ int dip_flow_restore_id(struct _xmlNode *elem, struct dip_errbuf *eb);
 
 /* Encodes n flows as one batch appended to out. Returns DIP_OK or a dynbuf error. */
 int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *out);
+/* The same batch built one record at a time, for records that come one by
+ * one: begin appends the header and sets *start (the batch's offset in out),
+ * add appends a record, end writes the count n and the CRC. Each returns
+ * DIP_OK or a dynbuf error (end: DIP_ERANGE for a bad start or n). */
+int dip_batch_begin(struct dip_dynbuf *out, size_t *start);
+int dip_batch_add(struct dip_dynbuf *out, const struct dip_flow *f);
+int dip_batch_end(struct dip_dynbuf *out, size_t start, size_t n);
 /* Decodes one whole batch (exactly len bytes): checks the CRC and every length.
  * Returns DIP_OK with *flows newly allocated (free()) and *n set, or
  * DIP_ECORRUPT / DIP_EINVAL with the byte offset in eb; nothing is returned

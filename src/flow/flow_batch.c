@@ -59,25 +59,57 @@ static size_t encode_one(const struct dip_flow *f, uint8_t *p)
     return n;
 }
 
-int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *out)
+int dip_batch_begin(struct dip_dynbuf *out, size_t *start)
 {
-    if (n > UINT32_MAX) return DIP_ERANGE;
-    int rc = dip_dynbuf_reserve(out, DIP_BATCH_HEADER + n * DIP_BATCH_MAX_RECORD + DIP_BATCH_TRAILER);
+    int rc = dip_dynbuf_reserve(out, DIP_BATCH_HEADER + DIP_BATCH_TRAILER);
     if (rc) return rc;
-    uint8_t *start = out->data + out->len, *p = start;
+    uint8_t *p = out->data + out->len;
     memcpy(p, magic, 4);
     p[4] = DIP_BATCH_VERSION;
     p[5] = 0;
     dip_put_u16(p + 6, 0);
-    dip_put_u32(p + 8, (uint32_t)n);
-    p += DIP_BATCH_HEADER;
-    for (size_t i = 0; i < n; i++) p += encode_one(&flows[i], p);
-    uint32_t crc = crc32_gzip_refl(0, start, (uint64_t)(p - start)); /* zlib's crc32, ~6x faster */
-    dip_put_u32(p, crc);
-    p += 4;
-    out->len += (size_t)(p - start);
+    dip_put_u32(p + 8, 0); /* the count: written by dip_batch_end */
+    *start = out->len;
+    out->len += DIP_BATCH_HEADER;
     out->data[out->len] = 0;
     return DIP_OK;
+}
+
+int dip_batch_add(struct dip_dynbuf *out, const struct dip_flow *f)
+{
+    int rc = dip_dynbuf_reserve(out, DIP_BATCH_MAX_RECORD + DIP_BATCH_TRAILER);
+    if (rc) return rc;
+    out->len += encode_one(f, out->data + out->len);
+    out->data[out->len] = 0;
+    return DIP_OK;
+}
+
+int dip_batch_end(struct dip_dynbuf *out, size_t start, size_t n)
+{
+    if (n > UINT32_MAX || start > out->len || out->len - start < DIP_BATCH_HEADER) return DIP_ERANGE;
+    int rc = dip_dynbuf_reserve(out, DIP_BATCH_TRAILER);
+    if (rc) return rc;
+    uint8_t *s = out->data + start;
+    dip_put_u32(s + 8, (uint32_t)n);
+    uint32_t crc = crc32_gzip_refl(0, s, (uint64_t)(out->len - start)); /* zlib's crc32, ~6x faster */
+    dip_put_u32(out->data + out->len, crc);
+    out->len += DIP_BATCH_TRAILER;
+    out->data[out->len] = 0;
+    return DIP_OK;
+}
+
+int dip_batch_encode(const struct dip_flow *flows, size_t n, struct dip_dynbuf *out)
+{
+    if (n > UINT32_MAX) return DIP_ERANGE;
+    /* room for every record at once: the loop below writes without checks */
+    int rc = dip_dynbuf_reserve(out, DIP_BATCH_HEADER + n * DIP_BATCH_MAX_RECORD + DIP_BATCH_TRAILER);
+    size_t start;
+    if (!rc) rc = dip_batch_begin(out, &start);
+    if (rc) return rc;
+    uint8_t *p = out->data + out->len;
+    for (size_t i = 0; i < n; i++) p += encode_one(&flows[i], p);
+    out->len = (size_t)(p - out->data);
+    return dip_batch_end(out, start, n);
 }
 
 static bool get_addr(struct dip_cursor *c, bool v6, struct dip_addr *a)

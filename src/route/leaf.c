@@ -59,6 +59,7 @@ struct leaf {
     int tank;
     uv_work_t qwork, jwork;
     struct op *running;        /* the query running, if any */
+    struct dip_dynbuf answer;  /* its records as a batch; kept between queries (ANSWER_KEEP_BYTES) */
     enum job job;              /* the job running (JOB_NONE: none) */
     struct op *group, *group_tail; /* ingest batches of the group being committed */
     size_t ngroup;
@@ -97,6 +98,12 @@ struct leaf {
 #define GROUP_MAX_OPS 64          /* ingest batches committed by one fsync */
 #define GROUP_MAX_BYTES (64u << 20)
 #define QUERIES_BEFORE_JOB 4      /* queries that may pass a waiting exclusive job */
+/* A query's records are encoded as they come into one batch buffer that
+ * the next query reuses when it is at most ANSWER_KEEP_BYTES (~120,000
+ * records). They were first gathered in an array of records (144 bytes
+ * each) and then encoded: a copy and twice the memory for nothing. */
+#define ANSWER_KEEP_BYTES (8u << 20)
+#define ANSWER_HEAD_ROOM 4096     /* the answer's head, in the same frame */
 /* While queries come, the active part's newest records are sorted for them
  * when the leaf has nothing waiting and INDEX_MIN_RECORDS have come
  * (JOB_INDEX), so a query sorts only a few: the first query after a
@@ -120,6 +127,7 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
     if (!l) return DIP_ENOMEM;
     l->node = n;
     l->tank = n->map->members[n->member].tank;
+    dip_dynbuf_init(&l->answer, DIP_NET_FRAME_MAX - ANSWER_HEAD_ROOM);
     struct dip_store_options o;
     dip_store_options_default(&o);
     if (n->map->leaf_memory) o.memory_budget = n->map->leaf_memory;
@@ -183,24 +191,21 @@ static void do_ingest(struct leaf *l, struct op *o)
     /* the acknowledgement is encoded once the group's fsync is done */
 }
 
-struct flow_vec {
-    struct dip_flow *v;
-    size_t n, cap, max;
+/* A query's records, encoded into the leaf's answer batch as they come. */
+struct answer_sink {
+    struct dip_dynbuf *batch;
+    size_t n, max;
     struct dip_errbuf *eb;
 };
 
-static int vec_add(void *ctx, const struct dip_flow *f)
+static int answer_add(void *ctx, const struct dip_flow *f)
 {
-    struct flow_vec *fv = ctx;
-    if (fv->n == fv->max) return dip_err_set(fv->eb, DIP_ERANGE, "result exceeds the limit of %zu records", fv->max);
-    if (fv->n == fv->cap) {
-        size_t cap = fv->cap ? fv->cap * 2 : 1024;
-        struct dip_flow *v = realloc(fv->v, cap * sizeof *v);
-        if (!v) return DIP_ENOMEM;
-        fv->v = v;
-        fv->cap = cap;
-    }
-    fv->v[fv->n++] = *f;
+    struct answer_sink *k = ctx;
+    if (k->n == k->max) return dip_err_set(k->eb, DIP_ERANGE, "result exceeds the limit of %zu records", k->max);
+    int rc = dip_batch_add(k->batch, f);
+    if (rc == DIP_ERANGE) return dip_err_set(k->eb, rc, "answer exceeds %zu bytes", k->batch->max);
+    if (rc) return rc;
+    k->n++;
     return DIP_OK;
 }
 
@@ -209,8 +214,9 @@ static void do_query(struct leaf *l, struct op *o)
     struct dip_msg_query m;
     char *text = malloc(DIP_XPATH_MAX_LEN + 1);
     struct dip_msg_answer a = { .kind = DIP_RESULT_NODES, .complete = true };
-    struct flow_vec fv = { .max = 1000000, .eb = &o->eb };
-    size_t col = 0;
+    struct answer_sink sink = { .batch = &l->answer, .max = 1000000, .eb = &o->eb };
+    size_t col = 0, start = 0;
+    dip_dynbuf_reset(&l->answer);
     if (!text) {
         o->rc = DIP_ENOMEM;
         goto out;
@@ -221,8 +227,10 @@ static void do_query(struct leaf *l, struct op *o)
         o->rc = dip_err_set(&o->eb, DIP_ETIMEOUT, "the query waited past its deadline");
         goto out;
     }
+    o->rc = dip_batch_begin(&l->answer, &start);
+    if (o->rc) goto out;
     if (m.mode == DIP_QUERY_GATHER) {
-        o->rc = dip_store_scan(l->store, NULL, vec_add, &fv, &col, &o->eb);
+        o->rc = dip_store_scan(l->store, NULL, answer_add, &sink, &col, &o->eb);
     } else {
         struct dip_xpath *q = NULL;
         struct dip_xpath_error xe = { 0 };
@@ -235,7 +243,7 @@ static void do_query(struct leaf *l, struct op *o)
         enum dip_xpath_shape shape = dip_xpath_shape(q);
         dip_xpath_free(q);
         if (shape == DIP_XPATH_FLOWS) {
-            o->rc = dip_store_scan(l->store, m.xpath, vec_add, &fv, &col, &o->eb);
+            o->rc = dip_store_scan(l->store, m.xpath, answer_add, &sink, &col, &o->eb);
         } else if (shape == DIP_XPATH_GATHER) {
             o->rc = dip_err_set(&o->eb, DIP_EINVAL, "this expression must be gathered at the access point");
         } else {
@@ -254,14 +262,15 @@ static void do_query(struct leaf *l, struct op *o)
     }
     o->column = (uint32_t)col;
     if (o->rc) goto out;
-    if (a.kind == DIP_RESULT_NODES) a.count = fv.n;
+    if (a.kind == DIP_RESULT_NODES) a.count = sink.n;
     o->rc = dip_msg_answer_encode_head(&o->reply, &a);
-    if (!o->rc && fv.n) o->rc = dip_batch_encode(fv.v, fv.n, &o->reply);
+    if (!o->rc && sink.n) o->rc = dip_batch_end(&l->answer, start, sink.n);
+    else dip_dynbuf_reset(&l->answer); /* no records: no batch */
     if (o->rc && !o->eb.msg[0]) dip_err_set(&o->eb, o->rc, "answer too large to send");
 out:
-    free(fv.v);
     free(text);
     if (o->rc) {
+        dip_dynbuf_reset(&l->answer);
         dip_dynbuf_reset(&o->reply);
         o->reply_type = DIP_MSG_ERROR;
         dip_msg_status_encode(&o->reply, o->rc, o->column, o->eb.msg[0] ? o->eb.msg : dip_err_name(o->rc));
@@ -352,6 +361,7 @@ static void leaf_free_if_idle(struct leaf *l)
     if (l->merge_done) uv_close((uv_handle_t *)l->merge_done, close_handle_free);
     if (l->seal_done) uv_close((uv_handle_t *)l->seal_done, close_handle_free);
     if (l->store) dip_store_close(l->store);
+    dip_dynbuf_free(&l->answer);
     free(l);
 }
 
@@ -363,7 +373,10 @@ static void after_query(uv_work_t *w, int status)
     l->stats = o->stats;
     l->queries++;
     l->last_query_ms = node_now_ms();
-    if (status == 0) node_peer_reply(o->peer, o->reply_type, o->id, o->reply.data, o->reply.len, NULL, 0);
+    if (status == 0) node_peer_reply(o->peer, o->reply_type, o->id, o->reply.data, o->reply.len, l->answer.data,
+                                     l->answer.len);
+    dip_dynbuf_reset(&l->answer);
+    if (l->answer.cap > ANSWER_KEEP_BYTES) dip_dynbuf_free(&l->answer);
     op_free(o);
     if (l->closing) {
         leaf_free_if_idle(l);

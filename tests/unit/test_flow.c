@@ -232,6 +232,35 @@ static void test_batch_round_trip_mixed_records(void)
     dip_dynbuf_free(&b);
 }
 
+/* A batch built record by record, after other bytes in the buffer, is the
+ * same bytes dip_batch_encode writes, and decodes to the same records. */
+static void test_batch_built_one_record_at_a_time_equals_encode(void)
+{
+    struct dip_flow in[4] = { sample_flow(0, 0), sample_flow(1, 0), sample_flow(0, 1), sample_flow(1, 1) };
+    struct dip_dynbuf whole, parts;
+    dip_dynbuf_init(&whole, 1 << 20);
+    dip_dynbuf_init(&parts, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_encode(in, 4, &whole), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(dip_dynbuf_add(&parts, "head", 4), DIP_OK);
+    size_t start = 0;
+    CU_ASSERT_EQUAL_FATAL(dip_batch_begin(&parts, &start), DIP_OK);
+    CU_ASSERT_EQUAL(start, 4);
+    for (size_t i = 0; i < 4; i++) CU_ASSERT_EQUAL_FATAL(dip_batch_add(&parts, &in[i]), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_end(&parts, start, 4), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(parts.len, whole.len + 4);
+    CU_ASSERT_EQUAL(memcmp(parts.data + 4, whole.data, whole.len), 0);
+    CU_ASSERT_EQUAL(dip_batch_end(&parts, parts.len - 2, 4), DIP_ERANGE); /* no header there */
+    struct dip_flow *out;
+    size_t n;
+    struct dip_errbuf eb;
+    CU_ASSERT_EQUAL_FATAL(dip_batch_decode(parts.data + 4, whole.len, 100, &out, &n, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT_EQUAL(memcmp(in, out, sizeof in), 0);
+    free(out);
+    dip_dynbuf_free(&whole);
+    dip_dynbuf_free(&parts);
+}
+
 static void test_batch_truncated_at_every_byte_needs_more_or_fails(void)
 {
     struct dip_flow in[3] = { sample_flow(0, 1), sample_flow(1, 1), sample_flow(0, 0) };
@@ -367,6 +396,7 @@ int dip_suite_flow(void)
                 test_flow_xml_round_trip_with_and_without_optional_fields);
     CU_add_test(s, "flow_from_attrs_names_the_bad_attribute", test_flow_from_attrs_names_the_bad_attribute);
     CU_add_test(s, "batch_round_trip_mixed_records", test_batch_round_trip_mixed_records);
+    CU_add_test(s, "batch_built_one_record_at_a_time_equals_encode", test_batch_built_one_record_at_a_time_equals_encode);
     CU_add_test(s, "batch_truncated_at_every_byte_needs_more_or_fails",
                 test_batch_truncated_at_every_byte_needs_more_or_fails);
     CU_add_test(s, "batch_corruption_at_every_byte_is_detected", test_batch_corruption_at_every_byte_is_detected);
