@@ -80,6 +80,7 @@ struct source {
     size_t seg;                 /* index in the manifest; SIZE_MAX for a run of the active part */
     size_t run;                 /* which run (with seg SIZE_MAX) */
     size_t next_chunk, end;     /* the chunks still to read: [next_chunk, end) */
+    size_t first, last;         /* of a run: the records its key window holds, [first, last) */
     struct dip_flow *flows;     /* the current chunk's selected records */
     struct dip_text_span *spans; /* and where each lies in text (len 0: not there) */
     size_t n, pos, cap;
@@ -94,13 +95,79 @@ static bool past_deadline(const struct query_run *r)
     return now.tv_sec > r->deadline.tv_sec || (now.tv_sec == r->deadline.tv_sec && now.tv_nsec > r->deadline.tv_nsec);
 }
 
-/* The records of active chunk i: a slice of a sorted run. */
+/* The records of active chunk i: a slice of a sorted run, within the
+ * source's key window. */
 static const struct dip_flow *active_slice(const struct query_run *r, const struct source *src, size_t i, size_t *n)
 {
     const struct dip_active_run *run = &r->runs[src->run];
-    size_t per = r->s->opt.chunk_records, start = i * per;
-    *n = run->n - start < per ? run->n - start : per;
+    size_t per = r->s->opt.chunk_records, start = i * per, stop = start + per;
+    if (start < src->first) start = src->first;
+    if (stop > src->last) stop = src->last;
+    *n = stop > start ? stop - start : 0;
     return run->flows + start;
+}
+
+/* ---- key windows of active runs ----
+ * A run is sorted in document order: by the tank key first, IPv4
+ * addresses before IPv6 ones (dip_addr_cmp). In the analyser's value space
+ * the IPv4 keys are the block ::ffff:0:0/96, in the middle of the IPv6
+ * keys, so a run's keys rise in two pieces, its IPv4 records then the
+ * rest; port keys rise in one. A query narrowed on the key reads only the
+ * records between two binary searches of the piece its keys fall in. Under
+ * ingest the active part is a dozen runs of up to 32,768 records, and a
+ * point query tested every record of the chunk reaching its key in each:
+ * ~10,000 records and a third of a small query's time at a leaf. */
+
+static struct dip_u128 run_key(const struct query_run *r, const struct dip_flow *f)
+{
+    return dip_summary_value(f, (enum summary_field)r->s->man.key);
+}
+
+static bool key_is_v4(struct dip_u128 v) { return v.hi == 0 && (v.lo >> 32) == 0xffff; }
+
+/* First position in [lo, hi) of run whose key is above v (above: strictly
+ * greater) or at least v, where keys rise over [lo, hi). */
+static size_t run_search(const struct query_run *r, const struct dip_active_run *run, size_t lo, size_t hi,
+                         struct dip_u128 v, bool above)
+{
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = dip_u128_cmp(run_key(r, &run->flows[mid]), v);
+        if (above ? c <= 0 : c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Sets src->first and src->last to the records of its run that the
+ * query's keys [key_min, key_max] can reach; the whole run when they reach
+ * both pieces of an address tank. */
+static void run_window(const struct query_run *r, struct source *src)
+{
+    const struct dip_active_run *run = &r->runs[src->run];
+    size_t lo = 0, hi = run->n;
+    src->first = 0;
+    src->last = run->n;
+    if (!r->narrow) return;
+    if (r->s->man.key == DIP_KEY_SRC || r->s->man.key == DIP_KEY_DST) {
+        /* the first non-IPv4 record: IPv4 ones come first */
+        size_t a = 0, b = run->n;
+        while (a < b) {
+            size_t mid = a + (b - a) / 2;
+            if (key_is_v4(run_key(r, &run->flows[mid]))) a = mid + 1;
+            else b = mid;
+        }
+        const struct dip_u128 v4_lo = { 0, (uint64_t)0xffff << 32 }, v4_hi = { 0, ((uint64_t)0xffff << 32) | 0xffffffffu };
+        if (key_is_v4(r->key_min) && key_is_v4(r->key_max)) {
+            hi = a; /* within the IPv4 block */
+        } else if (dip_u128_cmp(r->key_max, v4_lo) < 0 || dip_u128_cmp(r->key_min, v4_hi) > 0) {
+            lo = a; /* IPv6 keys only */
+        } else {
+            return; /* both pieces */
+        }
+    }
+    src->first = run_search(r, run, lo, hi, r->key_min, false);
+    src->last = run_search(r, run, src->first, hi, r->key_max, true);
 }
 
 /* Sets the sources of a query: segment i for i < nsegs, then the runs; a
@@ -122,7 +189,10 @@ static void source_init(struct query_run *r, struct source *src, size_t i)
         size_t per = r->s->opt.chunk_records;
         src->seg = SIZE_MAX;
         src->run = i - r->s->man.nsegs;
-        src->end = (r->runs[src->run].n + per - 1) / per;
+        run_window(r, src);
+        src->next_chunk = src->first / per;
+        src->end = src->last > src->first ? (src->last + per - 1) / per : src->next_chunk;
+        r->chunks_skipped += (r->runs[src->run].n + per - 1) / per - (src->end - src->next_chunk);
     }
 }
 
