@@ -123,7 +123,10 @@ static struct dip_u128 run_key(const struct query_run *r, const struct dip_flow 
     return dip_summary_value(f, (enum summary_field)r->s->man.key);
 }
 
-static bool key_is_v4(struct dip_u128 v) { return v.hi == 0 && (v.lo >> 32) == 0xffff; }
+/* The IPv4 block of the value space, ::ffff:0.0.0.0 to ::ffff:255.255.255.255. */
+static const struct dip_u128 v4_lo = { 0, (uint64_t)0xffff << 32 }, v4_hi = { 0, ((uint64_t)0xffff << 32) | 0xffffffffu };
+
+static bool key_is_v4(struct dip_u128 v) { return dip_u128_cmp(v, v4_lo) >= 0 && dip_u128_cmp(v, v4_hi) <= 0; }
 
 /* First position in [lo, hi) of run whose key is above v (above: strictly
  * greater) or at least v, where keys rise over [lo, hi). */
@@ -150,14 +153,14 @@ static void run_window(const struct query_run *r, struct source *src)
     src->last = run->n;
     if (!r->narrow) return;
     if (r->s->man.key == DIP_KEY_SRC || r->s->man.key == DIP_KEY_DST) {
-        /* the first non-IPv4 record: IPv4 ones come first */
+        /* the first non-IPv4 record: IPv4 ones come first, as dip_addr_cmp orders them */
+        bool src_key = r->s->man.key == DIP_KEY_SRC;
         size_t a = 0, b = run->n;
         while (a < b) {
             size_t mid = a + (b - a) / 2;
-            if (key_is_v4(run_key(r, &run->flows[mid]))) a = mid + 1;
+            if (dip_addr_is_v4(src_key ? &run->flows[mid].src : &run->flows[mid].dst)) a = mid + 1;
             else b = mid;
         }
-        const struct dip_u128 v4_lo = { 0, (uint64_t)0xffff << 32 }, v4_hi = { 0, ((uint64_t)0xffff << 32) | 0xffffffffu };
         if (key_is_v4(r->key_min) && key_is_v4(r->key_max)) {
             hi = a; /* within the IPv4 block */
         } else if (dip_u128_cmp(r->key_max, v4_lo) < 0 || dip_u128_cmp(r->key_min, v4_hi) > 0) {
