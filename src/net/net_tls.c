@@ -40,6 +40,13 @@ int dip_net_tls_new(const char *ca_pem, const char *cert_pem, const char *key_pe
     if (!SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) ||
         !SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION))
         return fail(t, eb, "cannot restrict TLS to 1.3 for", cert_pem);
+    /* AES-128-GCM first, and the server's order decides: with AES
+     * instructions it encrypts ~4.1 GB/s here against 3.3 for AES-256-GCM
+     * (`openssl speed -evp`), and a large answer is megabytes of XML
+     * encrypted by the access point and decrypted by the client. */
+    if (!SSL_CTX_set_ciphersuites(t->ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"))
+        return fail(t, eb, "cannot set the TLS 1.3 cipher suites for", cert_pem);
+    SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_pem) != 1)
         return fail(t, eb, "cannot load certificate", cert_pem);
     if (SSL_CTX_use_PrivateKey_file(t->ctx, key_pem, SSL_FILETYPE_PEM) != 1)

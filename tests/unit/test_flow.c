@@ -159,6 +159,94 @@ static void test_longest_record_fits_the_attribute_buffer(void)
     }
 }
 
+/* A random number of a random width: every digit count, and the
+ * boundaries 10^k - 1 and 10^k, turn up. */
+static uint64_t random_width(unsigned *seed, unsigned bits)
+{
+    uint64_t v = ((uint64_t)rand_r(seed) << 42) ^ ((uint64_t)rand_r(seed) << 21) ^ (uint64_t)rand_r(seed);
+    unsigned w = (unsigned)rand_r(seed) % (bits + 1);
+    v = w == 64 ? v : v & ((1ull << w) - 1);
+    if (rand_r(seed) % 8 == 0) {
+        uint64_t p = 1;
+        for (unsigned k = (unsigned)rand_r(seed) % 20; k > 0 && p <= UINT64_MAX / 10; k--) p *= 10;
+        v = p - (uint64_t)(rand_r(seed) % 2);
+    }
+    return bits == 64 || v < (1ull << bits) ? v : v & ((1ull << bits) - 1);
+}
+
+static void random_addr(unsigned *seed, struct dip_addr *a)
+{
+    if (rand_r(seed) % 3) {
+        dip_addr_from_v4(a, (uint32_t)random_width(seed, 32));
+        return;
+    }
+    for (int i = 0; i < 16; i++) a->b[i] = rand_r(seed) % 3 ? 0 : (uint8_t)rand_r(seed);
+}
+
+/* The attributes as the field table describes them, written with snprintf
+ * and inet_ntop: the reference for the straight-line writer. */
+static size_t reference_attrs(const struct dip_flow *f, char *out, size_t cap)
+{
+    size_t nf, n = 0;
+    const struct dip_field *fd = dip_flow_fields(&nf);
+    for (size_t i = 0; i < nf; i++, fd++) {
+        if (fd->opt_bit && !(f->present & fd->opt_bit)) continue;
+        char v[64];
+        if (fd->type == DIP_FT_ADDR) {
+            const struct dip_addr *a = (const struct dip_addr *)((const uint8_t *)f + fd->offset);
+            if (dip_addr_is_v4(a)) inet_ntop(AF_INET, a->b + 12, v, sizeof v);
+            else inet_ntop(AF_INET6, a->b, v, sizeof v);
+        } else if (fd->type == DIP_FT_ID) {
+            snprintf(v, sizeof v, "%016llx", (unsigned long long)f->id);
+        } else {
+            snprintf(v, sizeof v, "%llu", (unsigned long long)dip_flow_get_u64(f, fd));
+        }
+        n += (size_t)snprintf(out + n, cap - n, " %s=\"%s\"", fd->name, v);
+    }
+    return n;
+}
+
+/* The writer gives what the field table says, in its order, for records
+ * with any optional attributes, both address families and numbers of every
+ * width. */
+static void test_xml_writer_equals_the_field_table(void)
+{
+    unsigned seed = 5;
+    for (int k = 0; k < 20000; k++) {
+        struct dip_flow f;
+        memset(&f, 0, sizeof f);
+        random_addr(&seed, &f.src);
+        random_addr(&seed, &f.dst);
+        random_addr(&seed, &f.nexthop);
+        random_addr(&seed, &f.exporter);
+        f.sport = (uint16_t)random_width(&seed, 16);
+        f.dport = (uint16_t)random_width(&seed, 16);
+        f.proto = (uint8_t)random_width(&seed, 8);
+        f.packets = random_width(&seed, 64);
+        f.bytes = random_width(&seed, 64);
+        f.first = random_width(&seed, 64);
+        f.last = random_width(&seed, 64);
+        f.id = random_width(&seed, 64);
+        f.flags = (uint8_t)random_width(&seed, 8);
+        f.tos = (uint8_t)random_width(&seed, 8);
+        f.smask = (uint8_t)random_width(&seed, 8);
+        f.dmask = (uint8_t)random_width(&seed, 8);
+        f.in = (uint32_t)random_width(&seed, 32);
+        f.out = (uint32_t)random_width(&seed, 32);
+        f.srcas = (uint32_t)random_width(&seed, 32);
+        f.dstas = (uint32_t)random_width(&seed, 32);
+        f.domain = (uint32_t)random_width(&seed, 32);
+        f.sampling = (uint32_t)random_width(&seed, 32);
+        f.present = (uint16_t)(rand_r(&seed) & DIP_F_ALL_OPTIONAL);
+        char got[DIP_FLOW_XML_ATTRS_MAX], want[2048];
+        size_t n = dip_flow_xml_attrs(&f, got);
+        got[n] = 0;
+        size_t m = reference_attrs(&f, want, sizeof want);
+        CU_ASSERT_EQUAL_FATAL(n, m);
+        CU_ASSERT_STRING_EQUAL_FATAL(got, want);
+    }
+}
+
 static void test_addr_parse_rejects_garbage(void)
 {
     static const char *const bad[] = { "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.04x", "01234.1.1.1", "a.b.c.d",
@@ -390,6 +478,7 @@ int dip_suite_flow(void)
     CU_add_test(s, "addr_cmp_equals_reference_order", test_addr_cmp_equals_reference_order);
     CU_add_test(s, "addr_format_v6_equals_inet_ntop", test_addr_format_v6_equals_inet_ntop);
     CU_add_test(s, "longest_record_fits_the_attribute_buffer", test_longest_record_fits_the_attribute_buffer);
+    CU_add_test(s, "xml_writer_equals_the_field_table", test_xml_writer_equals_the_field_table);
     CU_add_test(s, "addr_parse_rejects_garbage", test_addr_parse_rejects_garbage);
     CU_add_test(s, "addr_order_puts_ipv4_before_ipv6", test_addr_order_puts_ipv4_before_ipv6);
     CU_add_test(s, "flow_xml_round_trip_with_and_without_optional_fields",

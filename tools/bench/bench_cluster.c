@@ -39,6 +39,7 @@ struct sample {
     long query;  /* which line of the query file */
     double ms;
     long count;  /* the result's count attribute, -1 when absent */
+    double server_ms; /* the result's elapsed-ms (the access point's time), -1 when absent */
     int outcome; /* 0 complete, 1 partial, 2 error document, 3 exchange failed */
 };
 
@@ -75,9 +76,10 @@ static void note_error(struct bench *b, const char *msg)
 }
 
 /* Classifies a reply document: complete result, partial result or error. */
-static int classify(const char *doc, long *count)
+static int classify(const char *doc, long *count, double *server_ms)
 {
     *count = -1;
+    *server_ms = -1;
     const char *r = strstr(doc, "<result");
     if (!r) return 2;
     const char *gt = strchr(r, '>');
@@ -85,13 +87,15 @@ static int classify(const char *doc, long *count)
     size_t head = (size_t)(gt - r); /* the start tag only: the records after it can be megabytes */
     const char *c = memmem(r, head, " count=\"", 8);
     if (c) *count = strtol(c + 8, NULL, 10);
+    const char *e = memmem(r, head, " elapsed-ms=\"", 13);
+    if (e) *server_ms = strtod(e + 13, NULL);
     return memmem(r, head, "complete=\"false\"", 16) ? 1 : 0;
 }
 
 /* Asks one query; returns its sample. */
 static struct sample ask(struct bench *b, struct dip_net_tls *tls, const struct query *q, struct dip_dynbuf *reply)
 {
-    struct sample s = { 0, 0, -1, 3 };
+    struct sample s = { 0, 0, -1, -1, 3 };
     struct dip_errbuf eb = { "" };
     dip_dynbuf_reset(reply);
     double t0 = now();
@@ -103,7 +107,7 @@ static struct sample ask(struct bench *b, struct dip_net_tls *tls, const struct 
         note_error(b, m);
         return s;
     }
-    s.outcome = classify(reply->data ? (const char *)reply->data : "", &s.count);
+    s.outcome = classify(reply->data ? (const char *)reply->data : "", &s.count, &s.server_ms);
     if (s.outcome == 2) {
         char m[600];
         snprintf(m, sizeof m, "error reply to %.*s: %.300s", (int)(q->len - 1), q->line,
@@ -212,8 +216,9 @@ static void usage(void)
             "  -s SECONDS     stop after this long even if -n is not reached (0: no limit)\n"
             "  -w WARMUP      queries asked first and not counted (default 0)\n"
             "      --timeout MS  per-query deadline (default 30000)\n"
-            "      --samples FILE  write each query's line number, time (ms), count and outcome\n"
-            "                 (0 complete, 1 partial, 2 error, 3 failed) as CSV\n");
+            "      --samples FILE  write each query's line number, time (ms), count, outcome\n"
+            "                 (0 complete, 1 partial, 2 error, 3 failed) and the result's\n"
+            "                 elapsed-ms (the access point's own time; -1: none) as CSV\n");
 }
 
 int main(int argc, char **argv)
@@ -326,10 +331,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_cluster: cannot write %s: %s\n", samples_path, strerror(errno));
             return 2;
         }
-        fprintf(f, "line,ms,count,outcome\n");
+        fprintf(f, "line,ms,count,outcome,server_ms\n");
         for (long i = 0; i < n; i++)
-            fprintf(f, "%ld,%.3f,%ld,%d\n", b.samples[i].query + 1, b.samples[i].ms, b.samples[i].count,
-                    b.samples[i].outcome);
+            fprintf(f, "%ld,%.3f,%ld,%d,%.3f\n", b.samples[i].query + 1, b.samples[i].ms, b.samples[i].count,
+                    b.samples[i].outcome, b.samples[i].server_ms);
         if (fclose(f)) {
             fprintf(stderr, "bench_cluster: cannot write %s: %s\n", samples_path, strerror(errno));
             return 2;

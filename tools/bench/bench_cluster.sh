@@ -22,7 +22,8 @@
 # (3), BENCH_SCAN_XPATH, BENCH_UNDER_RATE (50000), BENCH_UNDER_SECONDS (30),
 # BENCH_NF_RATE (500000), BENCH_NF_QUERIES (5), BENCH_PORT (30000: first of
 # the ports used, up to +499), BENCH_PARTS ("ingest scale strategy point"),
-# BENCH_QUERY_TIMEOUT (300 s), BENCH_KEEP=1 keeps the work folder.
+# BENCH_QUERY_TIMEOUT (300 s), BENCH_KEEP=1 keeps the work folder and the
+# networks' folders in it (stopped; `dipstorage up --dir` starts one again).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$top/dipstorage"; gen="$top/tools/flowgen/flowgen"; bench="$top/tools/bench/bench_cluster"
@@ -79,7 +80,7 @@ up() {
         --netflow-port "$((base + 91))" --ipfix-port "$((base + 92))" --query-timeout "$qtimeout" \
         > "$work/$1.up" 2>&1 || { cat "$work/$1.up" >&2; exit 1; }
 }
-down() { "$bin" down --dir "$1" >/dev/null 2>&1 || true; rm -rf "$1"; }
+down() { "$bin" down --dir "$1" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$1"; }
 
 # counts DIR: "taken src dst sport dport" (records the collector took, records
 # each tank's leaves hold)
