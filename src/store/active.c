@@ -63,7 +63,7 @@ static int run_merge(struct dip_active_run *a, struct dip_active_run *b, enum di
 
 int dip_store_active_runs(struct dip_store *s, const struct dip_active_run **runs, size_t *n)
 {
-    size_t per = s->opt.chunk_records ? s->opt.chunk_records : 1024;
+    size_t per = s->opt.chunk_records ? s->opt.chunk_records : DIP_STORE_CHUNK_RECORDS;
     if (s->run_covered < s->nactive) {
         if (s->nruns == s->runs_cap) {
             size_t cap = s->runs_cap ? s->runs_cap * 2 : 8;

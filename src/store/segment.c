@@ -262,7 +262,7 @@ int dip_segment_writer_open(struct dip_segment_writer **out, const char *path, e
     if (!w) return dip_err_set(eb, DIP_ENOMEM, "no memory to write segment %s", path);
     w->key = key;
     w->level = level;
-    w->chunk_records = chunk_records ? chunk_records : 1024;
+    w->chunk_records = chunk_records ? chunk_records : DIP_STORE_CHUNK_RECORDS;
     w->fd = -1;
     snprintf(w->path, sizeof w->path, "%s", path);
     dip_summary_init(&w->seg.sum);

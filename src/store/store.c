@@ -23,7 +23,7 @@ void dip_store_options_default(struct dip_store_options *o)
     memset(o, 0, sizeof *o);
     o->memory_budget = (size_t)1 << 30;
     o->seal_records = 0; /* derived from the memory budget */
-    o->chunk_records = 1024;
+    o->chunk_records = DIP_STORE_CHUNK_RECORDS;
     /* igzip: 1.36 us of CPU a record for the whole insert and 29.4 B a
      * record after the merges that end an ingest; zlib level 4 3.3 us and
      * 25.9 B (10M flowgen records, tools/bench/bench_store.sh). */
@@ -154,7 +154,7 @@ int dip_store_open(const char *dir, int key, const struct dip_store_options *opt
     s->wal.fd = -1;
     if (opt) s->opt = *opt;
     else dip_store_options_default(&s->opt);
-    if (!s->opt.chunk_records) s->opt.chunk_records = 1024;
+    if (!s->opt.chunk_records) s->opt.chunk_records = DIP_STORE_CHUNK_RECORDS;
     /* Bigger segments are fewer for a point query to read (one chunk each):
      * a sealing store peaks at ~530 bytes per active record (the records,
      * their sorted copy and the sort's own arrays), so seal at budget / 1 KiB
