@@ -274,8 +274,13 @@ static size_t past_key_max(void *ctx, const char *text, size_t len)
  * (13,000-18,000 records of one host: ~15 chunks, ~20 ms). Those chunks are
  * known before the merge starts, so they are read ahead by the query's
  * thread and a helper, and the merge takes them as it goes. */
-#define PREFETCH_MIN 4   /* fewer chunks are not worth a thread */
-#define PREFETCH_MAX 64  /* nor more (each ~100-300 KB) */
+/* The bounds are in records, so they hold whatever the chunk size: fewer
+ * are not worth a thread (a small answer's chunks, one or two a segment,
+ * are read faster than a second thread starts and is given a CPU while
+ * ingest keeps the other busy), more are held at once in too much memory
+ * (~300 bytes of text a record). */
+#define PREFETCH_MIN_RECORDS 4096
+#define PREFETCH_MAX_RECORDS 65536
 
 static int prefetched_cmp(size_t seg, size_t chunk, const struct prefetched *p)
 {
@@ -345,12 +350,15 @@ static void *prefetch_main(void *arg)
 static void prefetch(struct query_run *r, const struct source *srcs, size_t nsrc)
 {
     if (!r->narrow || !r->q) return;
+    size_t per = r->s->opt.chunk_records, min = PREFETCH_MIN_RECORDS / per, max = PREFETCH_MAX_RECORDS / per;
+    if (min < 2) min = 2;
+    if (max < min) max = min;
     size_t want = 0;
-    for (size_t k = 0; k < nsrc && want <= PREFETCH_MAX; k++)
+    for (size_t k = 0; k < nsrc && want <= max; k++)
         if (srcs[k].seg != SIZE_MAX && !srcs[k].done) want += srcs[k].end - srcs[k].next_chunk;
     /* more: a large answer, read in the merge's order as it goes (held all
      * at once, the chunks cost more in fresh memory than two threads gain) */
-    if (want < PREFETCH_MIN || want > PREFETCH_MAX) return;
+    if (want < min || want > max) return;
     struct prefetched *pre = calloc(want, sizeof *pre);
     if (!pre) return;
     size_t n = 0;
@@ -372,7 +380,7 @@ static void prefetch(struct query_run *r, const struct source *srcs, size_t nsrc
     r->pre = pre;
     r->npre = n;
     atomic_store(&r->pre_next, 0);
-    if (n < PREFETCH_MIN) { /* the rest were cached or read often: read in the merge as before */
+    if (n < min) { /* the rest were cached or read often: read in the merge as before */
         prefetch_main(r);
         return;
     }

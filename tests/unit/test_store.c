@@ -656,6 +656,76 @@ static void test_runs_read_within_the_key_window(void)
     free(f);
 }
 
+/* Splits text into lines and sorts them (answers of two tanks hold the
+ * same records in different orders). The lines point into text. */
+static int line_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static char **sorted_lines(char *text, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *p = text; *p; p++) cap += *p == '\n';
+    char **v = malloc(cap * sizeof *v);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    *n = 0;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) v[(*n)++] = l;
+    qsort(v, *n, sizeof *v, line_cmp);
+    return v;
+}
+
+/* A point query whose key reaches hundreds of chunks in several segments
+ * reads them ahead on two threads: its answer holds the same records as
+ * the same query on a tank it does not narrow (whole chunks read in the
+ * merge), in the key's order. */
+static void test_point_query_read_ahead_equals_the_plain_read(void)
+{
+    enum { N = 40000 };
+    struct dip_flow *f = malloc(N * sizeof *f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    make_flows(f, N, 31);
+    struct dip_store *s[2] = { NULL, NULL };
+    static const enum dip_tank_key keys[2] = { DIP_KEY_DPORT, DIP_KEY_SRC };
+    for (int k = 0; k < 2; k++) {
+        struct dip_store_options o;
+        dip_store_options_default(&o);
+        o.chunk_records = 16; /* dport 22: ~8,000 records, ~500 chunks in 4 segments */
+        o.seal_records = N / 4;
+        o.compact_fanin = 1;
+        o.sync = false;
+        char d[300];
+        snprintf(d, sizeof d, "%s/ahead-%d", dir, k);
+        struct dip_errbuf eb;
+        CU_ASSERT_EQUAL_FATAL(dip_store_open(d, keys[k], &o, &s[k], NULL, &eb), DIP_OK);
+        for (size_t done = 0; done < N; done += N / 4) {
+            CU_ASSERT_EQUAL_FATAL(dip_store_insert(s[k], f + done, N / 4, NULL), DIP_OK);
+            CU_ASSERT_EQUAL_FATAL(dip_store_seal(s[k], &eb), DIP_OK);
+        }
+    }
+    static const char *const qs[] = { "//flow[@dport=22]", "//flow[@dport=22 or @dport=443]", "//flow[@dport>=53 and @dport<=80]" };
+    for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+        uint64_t c1 = 0, c2 = 0;
+        char *ahead = query_text(s[0], qs[q], &c1), *plain = query_text(s[1], qs[q], &c2);
+        CU_ASSERT_EQUAL(c1, c2);
+        CU_ASSERT(c1 > 4096); /* enough records for the read-ahead */
+        /* in the key's order: dport never falls */
+        unsigned last = 0;
+        for (const char *p = ahead; (p = strstr(p, " dport=\"")); p += 8) {
+            unsigned v = (unsigned)strtoul(p + 8, NULL, 10);
+            CU_ASSERT_FATAL(v >= last);
+            last = v;
+        }
+        size_t n1, n2;
+        char **l1 = sorted_lines(ahead, &n1), **l2 = sorted_lines(plain, &n2);
+        CU_ASSERT_EQUAL_FATAL(n1, n2);
+        for (size_t i = 0; i < n1; i++) CU_ASSERT_STRING_EQUAL_FATAL(l1[i], l2[i]);
+        free(l1);
+        free(l2);
+        free(ahead);
+        free(plain);
+    }
+    dip_store_close(s[0]);
+    dip_store_close(s[1]);
+    free(f);
+}
+
 /* Inflates a whole gzip file through zlib's reader (which checks the CRC
  * and length in the trailer). Returns: the text length, or -1. */
 static long gunzip_length(const char *path)
@@ -788,6 +858,7 @@ int dip_suite_store(void)
     T(test_queries_between_inserts_match_a_fresh_sort);
     T(test_active_part_indexed_ahead_in_capped_runs);
     T(test_runs_read_within_the_key_window);
+    T(test_point_query_read_ahead_equals_the_plain_read);
     T(test_answers_from_chunk_text_equal_formatted_records);
 #undef T
     return 0;
