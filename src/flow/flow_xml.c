@@ -13,8 +13,8 @@
  * access point that is most of the CPU of a large answer. The writer is
  * straight-line code in the field table's order (test_flow checks the two
  * agree): a loop over the table with a switch per field and one number
- * formatter for every width cost 150 ns a record, this ~75 (`fmtbench`
- * figures in the issue 5 note). Writes may run up to 16 bytes past a
+ * formatter for every width cost 150 ns a record, this ~70 (the 51,152
+ * records of a real answer formatted 30 times, best run). Writes may run up to 16 bytes past a
  * record's end, within the DIP_FLOW_XML_ATTRS_MAX bytes callers provide. */
 
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
