@@ -274,11 +274,11 @@ static size_t past_key_max(void *ctx, const char *text, size_t len)
  * (13,000-18,000 records of one host: ~15 chunks, ~20 ms). Those chunks are
  * known before the merge starts, so they are read ahead by the query's
  * thread and a helper, and the merge takes them as it goes. */
-/* The bounds are in records, so they hold whatever the chunk size: fewer
- * are not worth a thread (a small answer's chunks, one or two a segment,
- * are read faster than a second thread starts and is given a CPU while
- * ingest keeps the other busy), more are held at once in too much memory
- * (~300 bytes of text a record). */
+/* The bounds are in records, so they hold whatever the chunk size (they
+ * were 4-64 chunks of 1024): fewer are not worth starting a thread, more
+ * would be held at once in too much memory (~300 bytes of text a record).
+ * On a 20M-record network, answers of 16k-61k records took the same time
+ * with the upper bound at 16,384 records as at 65,536. */
 #define PREFETCH_MIN_RECORDS 4096
 #define PREFETCH_MAX_RECORDS 65536
 
