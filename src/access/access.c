@@ -568,6 +568,7 @@ static void root_frame(struct dip_net_link *l, const struct dip_net_frame *f, vo
     struct dip_answer_merge m;
     struct dip_errbuf eb = { { 0 } };
     dip_answer_merge_init(&m, c->tank, dip_node_map(rl->a->node)->strategy, 1, rl->a->opt.max_result_records);
+    m.borrow = true; /* the document is written before this function returns: no copy of the records */
     int rc = dip_answer_merge_add(&m, 0, f->payload, f->len, &eb);
     if (rc) {
         dip_answer_merge_free(&m);

@@ -69,6 +69,16 @@ void dip_net_frame_reader_free(struct dip_net_frame_reader *r);
 int dip_net_frame_reader_feed(struct dip_net_frame_reader *r, const uint8_t *data, size_t len,
                               int (*on_frame)(void *ctx, const struct dip_net_frame *f), void *ctx,
                               struct dip_errbuf *eb);
+/* While a frame whose length is known is being reassembled: returns where
+ * its missing bytes go and sets *n to how many are missing (the caller may
+ * write them there itself, saving a copy, and then calls
+ * dip_net_frame_reader_filled); NULL when no such frame is pending. */
+uint8_t *dip_net_frame_reader_space(struct dip_net_frame_reader *r, size_t *n);
+/* Takes the k bytes (k <= *n of dip_net_frame_reader_space) the caller wrote
+ * at the space; delivers the frame when it is whole. Returns on_frame's
+ * result, or DIP_OK. */
+int dip_net_frame_reader_filled(struct dip_net_frame_reader *r, size_t k,
+                                int (*on_frame)(void *ctx, const struct dip_net_frame *f), void *ctx);
 
 /* ---- links ---- */
 

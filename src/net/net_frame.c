@@ -65,11 +65,32 @@ static int feed_buffered(struct dip_net_frame_reader *r, const uint8_t *data, si
     if (rc) return rc == DIP_ERANGE ? DIP_EPROTO : rc;
     size_t more = whole - b->len;
     if (more > len - take) more = len - take;
-    dip_dynbuf_add(b, data + take, more);
+    dip_dynbuf_add(b, data + take, more); /* room reserved above */
     *used = take + more;
+    return dip_net_frame_reader_filled(r, 0, on_frame, ctx);
+}
+
+uint8_t *dip_net_frame_reader_space(struct dip_net_frame_reader *r, size_t *n)
+{
+    struct dip_dynbuf *b = &r->buf;
+    if (b->len < DIP_NET_FRAME_HEADER) return NULL; /* nothing pending, or no length or header yet */
+    size_t whole = DIP_NET_FRAME_HEADER + (size_t)dip_get_u32(b->data);
+    if (b->cap < whole || b->len >= whole) return NULL;
+    *n = whole - b->len;
+    return b->data + b->len;
+}
+
+int dip_net_frame_reader_filled(struct dip_net_frame_reader *r, size_t k,
+                                int (*on_frame)(void *ctx, const struct dip_net_frame *f), void *ctx)
+{
+    struct dip_dynbuf *b = &r->buf;
+    b->len += k;
+    if (!on_frame || b->len < DIP_NET_FRAME_HEADER) return DIP_OK;
+    uint32_t plen = dip_get_u32(b->data);
+    size_t whole = DIP_NET_FRAME_HEADER + (size_t)plen;
     if (b->len < whole) return DIP_OK;
     struct dip_net_frame f = frame_at(b->data, plen);
-    rc = on_frame(ctx, &f);
+    int rc = on_frame(ctx, &f);
     r->offset += whole;
     if (b->cap > KEEP_CAP) dip_dynbuf_free(b);
     else dip_dynbuf_reset(b);

@@ -5,6 +5,7 @@
  * handshake, idle, close), and a close path that flushes, shuts down, lingers
  * for the peer's EOF and calls on_close exactly once before freeing. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -539,9 +540,16 @@ static void pump(struct dip_net_link *l)
         }
         if (!l->ssl) break;
         ERR_clear_error();
-        int r = SSL_read(l->ssl, l->pbuf, (int)sizeof l->pbuf);
+        /* the rest of a large frame is decrypted straight into its buffer
+         * (a 3 MB answer: one copy of it less) */
+        size_t room = 0;
+        uint8_t *space = l->raw ? NULL : dip_net_frame_reader_space(&l->reader, &room);
+        bool direct = space && room >= sizeof l->pbuf;
+        int r = direct ? SSL_read(l->ssl, space, room > INT_MAX ? INT_MAX : (int)room)
+                       : SSL_read(l->ssl, l->pbuf, (int)sizeof l->pbuf);
         if (r > 0) {
-            deliver(l, l->pbuf, (size_t)r);
+            if (direct) (void)dip_net_frame_reader_filled(&l->reader, (size_t)r, link_frame, l); /* loop checks state */
+            else deliver(l, l->pbuf, (size_t)r);
             continue;
         }
         int e = SSL_get_error(l->ssl, r);

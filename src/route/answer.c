@@ -42,7 +42,7 @@ void dip_answer_merge_init(struct dip_answer_merge *m, int tank, enum dip_map_st
 void dip_answer_merge_free(struct dip_answer_merge *m)
 {
     for (size_t i = 0; m->parts && i < m->slots; i++) free(m->parts[i]);
-    for (size_t i = 0; m->raw && i < m->slots; i++) free(m->raw[i]);
+    for (size_t i = 0; m->raw && !m->borrow && i < m->slots; i++) free(m->raw[i]);
     free(m->parts);
     free(m->nparts);
     free(m->raw);
@@ -92,11 +92,15 @@ int dip_answer_merge_add(struct dip_answer_merge *m, size_t slot, const uint8_t 
         if (m->records + a.count > m->max_records)
             return dip_err_set(eb, DIP_ERANGE, "result exceeds the limit of %zu records", m->max_records);
         if (m->strategy == DIP_MAP_STRUCTURED) { /* kept as they came: checked where they are decoded */
-            uint8_t *copy = malloc(a.batch_len);
-            if (!copy) return dip_err_set(eb, DIP_ENOMEM, "no memory for an answer of %zu bytes", a.batch_len);
-            memcpy(copy, a.batch, a.batch_len);
-            free(m->raw[slot]);
-            m->raw[slot] = copy;
+            if (m->raw[slot]) return dip_err_set(eb, DIP_EPROTO, "part %zu answered twice", slot);
+            if (m->borrow) {
+                m->raw[slot] = (uint8_t *)a.batch;
+            } else {
+                uint8_t *copy = malloc(a.batch_len);
+                if (!copy) return dip_err_set(eb, DIP_ENOMEM, "no memory for an answer of %zu bytes", a.batch_len);
+                memcpy(copy, a.batch, a.batch_len);
+                m->raw[slot] = copy;
+            }
             m->nraw[slot] = a.batch_len;
             m->records += a.count;
             m->count += a.count;

@@ -81,11 +81,13 @@ struct dip_answer_merge {
     size_t slots;
     size_t max_records;        /* more records in total is DIP_ERANGE */
     uint64_t records;
+    bool borrow;               /* the payloads added outlive the merge: raw batches point into them */
 };
 void dip_answer_merge_init(struct dip_answer_merge *m, int tank, enum dip_map_strategy strategy, size_t slots,
                            size_t max_records);
 void dip_answer_merge_free(struct dip_answer_merge *m);
-/* Adds the answer of part `slot` (an ANSWER payload). Returns DIP_OK,
+/* Adds the answer of part `slot` (an ANSWER payload; with m->borrow set, the
+ * payload must stay unchanged until the merge is freed). Returns DIP_OK,
  * DIP_EPROTO (malformed, eb says why), DIP_ERANGE (too many records). */
 int dip_answer_merge_add(struct dip_answer_merge *m, size_t slot, const uint8_t *payload, size_t len,
                          struct dip_errbuf *eb);

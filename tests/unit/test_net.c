@@ -141,6 +141,48 @@ static void test_frame_reader_split_at_every_byte(void)
     dip_net_frame_reader_free(&r);
 }
 
+/* The rest of a frame written in place (as a TLS link decrypts into it)
+ * gives the frames a feed of the same bytes gives. */
+static void test_frame_reader_space_takes_the_rest_of_a_frame_in_place(void)
+{
+    uint8_t s[1024];
+    size_t n = build_stream(s);
+    size_t third = 2 * DIP_NET_FRAME_HEADER + 5; /* the 300-byte frame starts here */
+    for (size_t cut = third; cut < third + DIP_NET_FRAME_HEADER + 300; cut++) {
+        struct dip_net_frame_reader r;
+        struct got_frames g = { 0 };
+        size_t room = 0;
+        dip_net_frame_reader_init(&r, 1000);
+        CU_ASSERT_PTR_NULL(dip_net_frame_reader_space(&r, &room)); /* nothing pending */
+        CU_ASSERT_EQUAL(dip_net_frame_reader_feed(&r, s, cut, collect_frame, &g, NULL), DIP_OK);
+        uint8_t *space = dip_net_frame_reader_space(&r, &room);
+        if (cut < third + DIP_NET_FRAME_HEADER) { /* the header is not whole: the frame's length is not known */
+            CU_ASSERT_PTR_NULL(space);
+            CU_ASSERT_EQUAL(dip_net_frame_reader_feed(&r, s + cut, n - cut, collect_frame, &g, NULL), DIP_OK);
+        } else {
+            size_t end = third + DIP_NET_FRAME_HEADER + 300;
+            CU_ASSERT_PTR_NOT_NULL_FATAL(space);
+            CU_ASSERT_EQUAL_FATAL(room, end - cut);
+            size_t half = room / 2;
+            memcpy(space, s + cut, half);
+            CU_ASSERT_EQUAL(dip_net_frame_reader_filled(&r, half, collect_frame, &g), DIP_OK);
+            CU_ASSERT_EQUAL(g.n, 2);
+            space = dip_net_frame_reader_space(&r, &room);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(space);
+            CU_ASSERT_EQUAL_FATAL(room, end - cut - half);
+            memcpy(space, s + cut + half, room);
+            CU_ASSERT_EQUAL(dip_net_frame_reader_filled(&r, room, collect_frame, &g), DIP_OK);
+            CU_ASSERT_EQUAL(g.n, 3);
+            CU_ASSERT_PTR_NULL(dip_net_frame_reader_space(&r, &room)); /* delivered */
+            CU_ASSERT_EQUAL(dip_net_frame_reader_feed(&r, s + end, n - end, collect_frame, &g, NULL), DIP_OK);
+        }
+        check_frames(&g);
+        CU_ASSERT_EQUAL(r.offset, n);
+        CU_ASSERT_EQUAL(r.buf.len, 0);
+        dip_net_frame_reader_free(&r);
+    }
+}
+
 static int stop_after_first(void *ctx, const struct dip_net_frame *f)
 {
     (*(int *)ctx)++;
@@ -1012,6 +1054,8 @@ int dip_suite_net(void)
     CU_pSuite s = CU_add_suite("net", suite_init, suite_clean);
     if (!s) return -1;
     CU_add_test(s, "frame_reader_split_at_every_byte", test_frame_reader_split_at_every_byte);
+    CU_add_test(s, "frame_reader_space_takes_the_rest_of_a_frame_in_place",
+                test_frame_reader_space_takes_the_rest_of_a_frame_in_place);
     CU_add_test(s, "frame_reader_stops_at_callback_error", test_frame_reader_stops_at_callback_error);
     CU_add_test(s, "frame_reader_refuses_oversize_frame_naming_offset",
                 test_frame_reader_refuses_oversize_frame_naming_offset);

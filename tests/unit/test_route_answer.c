@@ -1,6 +1,6 @@
 /* test_route_answer.c - merging answers on the way up a tank (answer.c):
  * structured parts pass through an indexer as the batches they came as and
- * come out in child order, random parts merge in document order, a damaged batch is
+ * come out in child order (read in place at the access point), random parts merge in document order, a damaged batch is
  * reported where it is decoded, and a stream of batches decodes whole. */
 #include <CUnit/CUnit.h>
 #include <stdlib.h>
@@ -73,9 +73,13 @@ static void test_structured_parts_pass_through_in_child_order(void)
     dip_dynbuf_init(&up, 1u << 26);
     CU_ASSERT_EQUAL_FATAL(dip_answer_merge_encode(&m, &up), DIP_OK);
     dip_answer_merge_free(&m);
-    /* the parent (an access point) reads the passed-on stream of batches */
+    /* the parent (an access point) reads the passed-on stream of batches
+     * where they came (borrowed: the merge neither copies nor frees them) */
     dip_answer_merge_init(&m, DIP_KEY_SRC, DIP_MAP_STRUCTURED, 1, 1000);
+    m.borrow = true;
     CU_ASSERT_EQUAL_FATAL(dip_answer_merge_add(&m, 0, up.data, up.len, &eb), DIP_OK);
+    CU_ASSERT(m.raw[0] > up.data && m.raw[0] < up.data + up.len);
+    CU_ASSERT_EQUAL(dip_answer_merge_add(&m, 0, up.data, up.len, &eb), DIP_EPROTO); /* one answer a part */
     struct seen s = { { 0 }, 0 };
     CU_ASSERT_EQUAL(dip_answer_merge_each(&m, note, &s, &eb), DIP_OK);
     CU_ASSERT_EQUAL_FATAL(s.n, 10);
