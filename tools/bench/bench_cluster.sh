@@ -96,6 +96,18 @@ counts() {
     END { printf "%d %d %d %d %d\n", taken, t["src"], t["dst"], t["sport"], t["dport"] }'
 }
 
+# background DIR: "seals merges" the leaves of DIR have finished since they
+# started, summed: the work beside ingest that a loaded window shares the
+# CPUs with
+background() {
+    "$bin" status --dir "$1" --xml 2>/dev/null | awk '
+    function attr(s, name,   v) {
+        if (!match(s, " " name "=\"[^\"]*\"")) return 0
+        v = substr(s, RSTART + length(name) + 3, RLENGTH - length(name) - 4); return v }
+    /role="leaf"/ { seals += attr($0, "seals"); merges += attr($0, "merges") }
+    END { printf "%d %d\n", seals, merges }'
+}
+
 # settle DIR TIMEOUT_S: waits until every tank holds every record the collector
 # took (and the count is steady); prints the time it was reached (now()).
 settle() {
@@ -315,7 +327,7 @@ if has_part point; then
     # condition's samples: whether leaves sealed or merged inside a single
     # 30 s window moved its ratio between 1.0x and 1.8x from run to run.
     say "point queries by source host at $records records, 1 client over TLS: $under_rounds rounds of idle, then under $under_rate rec/s ingest for $under_seconds s"
-    under_sent=0 under_taken=0 r=0
+    under_sent=0 under_taken=0 r=0 round_work=
     while [ "$r" -lt "$under_rounds" ]; do
         r=$((r + 1))
         calm "$dir" 300 || true
@@ -325,11 +337,14 @@ if has_part point; then
             set -- $(counts "$dir"); m_records=$2
         fi
         set -- $(counts "$dir"); taken0=$1
+        set -- $(background "$dir"); seals0=$1 merges0=$2
         "$gen" -n "$((under_rate * under_seconds))" --seed "$((9000 + r))" --start 1690000000000 --v6-share 0 \
             --format v5 --rate "$under_rate" --to "udp://$netflow" 2> "$work/under.gen" >/dev/null &
         genpid=$!; bgpids="$bgpids $genpid"
         sleep 3
         ask "load-$r" "$dir" -q "$work/point.txt" -n "$queries" -s "$((under_seconds > 7 ? under_seconds - 5 : 2))"
+        set -- $(background "$dir")
+        round_work="$round_work${round_work:+/}$(($1 - seals0))+$(($2 - merges0))"
         wait "$genpid" || true
         bgpids=""
         settle "$dir" 600 > /dev/null || true
@@ -382,7 +397,7 @@ if has_part point; then
     srow "point query by key at $records records (p50 / p99; TLS; end to end)" "$p50 ms / $p99 ms" \
         "nfdump src ip: $nf_p50 ms (median of $nf_queries; full scan)" "<= 5 ms / <= 20 ms"
     srow "query time under $under_rate rec/s ingest vs idle (p50 / p99)" \
-        "$(calc "${lp50:-0} / ${p50:-1}" 2)x / $(calc "${lp99:-0} / ${p99:-1}" 2)x ($lp50 / $lp99 ms; p50 ratio by round $round_ratios; loss $under_loss%)" \
+        "$(calc "${lp50:-0} / ${p50:-1}" 2)x / $(calc "${lp99:-0} / ${p99:-1}" 2)x ($lp50 / $lp99 ms; p50 ratio by round $round_ratios, seals+merges the leaves finished while it was asked $round_work; loss $under_loss%)" \
         "paper: not significantly influenced at 10k rec/s" "<= 1.25x"
     srow "whole local cluster memory at $m_records records ($m_np processes)" \
         "VmRSS $(calc "$m_rss / 1048576" 2) GiB; sum of VmHWM $(calc "$m_hwm / 1048576" 2) GiB (end: $(calc "$e_rss / 1048576" 2) / $(calc "$e_hwm / 1048576" 2) GiB)" "-" "<= 4 GiB RSS at 20M"
