@@ -23,7 +23,9 @@
 # BENCH_UNDER_ROUNDS (3: idle and loaded windows taken in turn, pooled),
 # BENCH_NF_RATE (500000), BENCH_NF_QUERIES (5), BENCH_PORT (30000: first of
 # the ports used, up to +499), BENCH_PARTS ("ingest scale strategy point"),
-# BENCH_QUERY_TIMEOUT (300 s), BENCH_KEEP=1 keeps the work folder and the
+# BENCH_QUERY_TIMEOUT (300 s), BENCH_SEAL_RECORDS (the networks' leaves seal
+# at this many records: `dipstorage up --leaf-seal-records`; unset: its
+# default), BENCH_KEEP=1 keeps the work folder and the
 # networks' folders in it (stopped; `dipstorage up --dir` starts one again).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,6 +82,7 @@ up() {
     clusters="$clusters $dir"
     "$bin" up --dir "$dir" --leaves "$3" --strategy "$4" --base-port "$base" --client-port "$((base + 90))" \
         --netflow-port "$((base + 91))" --ipfix-port "$((base + 92))" --query-timeout "$qtimeout" \
+        ${BENCH_SEAL_RECORDS:+--leaf-seal-records "$BENCH_SEAL_RECORDS"} \
         > "$work/$1.up" 2>&1 || { cat "$work/$1.up" >&2; exit 1; }
 }
 down() { "$bin" down --dir "$1" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$1"; }
