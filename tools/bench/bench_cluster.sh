@@ -23,9 +23,9 @@
 # BENCH_UNDER_ROUNDS (3: idle and loaded windows taken in turn, pooled),
 # BENCH_NF_RATE (500000), BENCH_NF_QUERIES (5), BENCH_PORT (30000: first of
 # the ports used, up to +499), BENCH_PARTS ("ingest scale strategy point"),
-# BENCH_QUERY_TIMEOUT (300 s), BENCH_SEAL_RECORDS (the networks' leaves seal
-# at this many records: `dipstorage up --leaf-seal-records`; unset: its
-# default), BENCH_KEEP=1 keeps the work folder and the
+# BENCH_QUERY_TIMEOUT (300 s), BENCH_SEAL_RECORDS and BENCH_LEAF_MEMORY (MiB)
+# (`dipstorage up --leaf-seal-records` and `--leaf-memory` for the networks
+# started; unset: its defaults), BENCH_KEEP=1 keeps the work folder and the
 # networks' folders in it (stopped; `dipstorage up --dir` starts one again).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,6 +83,7 @@ up() {
     "$bin" up --dir "$dir" --leaves "$3" --strategy "$4" --base-port "$base" --client-port "$((base + 90))" \
         --netflow-port "$((base + 91))" --ipfix-port "$((base + 92))" --query-timeout "$qtimeout" \
         ${BENCH_SEAL_RECORDS:+--leaf-seal-records "$BENCH_SEAL_RECORDS"} \
+        ${BENCH_LEAF_MEMORY:+--leaf-memory "$BENCH_LEAF_MEMORY"} \
         > "$work/$1.up" 2>&1 || { cat "$work/$1.up" >&2; exit 1; }
 }
 down() { "$bin" down --dir "$1" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$1"; }
