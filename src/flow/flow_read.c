@@ -125,8 +125,8 @@ int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, voi
                                  (unsigned long long)(offset + start));
             break;
         }
-        /* keep the unread tail, read more */
-        memmove(in.data, in.data + start, in.len - start);
+        /* keep the unread tail, read more (nothing to move before the first read) */
+        if (start) memmove(in.data, in.data + start, in.len - start);
         in.len -= start;
         offset += start;
         start = 0;
