@@ -88,13 +88,16 @@ up() {
 }
 down() { "$bin" down --dir "$1" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$1"; }
 
+# The awk function the status readers below share: attr(s, name) is the
+# value of name="..." in s ("" when absent).
+attr_awk='function attr(s, name,   v) {
+    if (!match(s, " " name "=\"[^\"]*\"")) return ""
+    v = substr(s, RSTART + length(name) + 3, RLENGTH - length(name) - 4); return v }'
+
 # counts DIR: "taken src dst sport dport" (records the collector took, records
 # each tank's leaves hold)
 counts() {
-    "$bin" status --dir "$1" --xml 2>/dev/null | awk '
-    function attr(s, name,   v) {
-        if (!match(s, " " name "=\"[^\"]*\"")) return ""
-        v = substr(s, RSTART + length(name) + 3, RLENGTH - length(name) - 4); return v }
+    "$bin" status --dir "$1" --xml 2>/dev/null | awk "$attr_awk"'
     /<replicator / { s = substr($0, index($0, "<replicator ")); taken = attr(s, "records") }
     /role="leaf"/ { t[attr($0, "tank")] += attr($0, "records") }
     END { printf "%d %d %d %d %d\n", taken, t["src"], t["dst"], t["sport"], t["dport"] }'
@@ -104,10 +107,7 @@ counts() {
 # started, summed: the work beside ingest that a loaded window shares the
 # CPUs with
 background() {
-    "$bin" status --dir "$1" --xml 2>/dev/null | awk '
-    function attr(s, name,   v) {
-        if (!match(s, " " name "=\"[^\"]*\"")) return 0
-        v = substr(s, RSTART + length(name) + 3, RLENGTH - length(name) - 4); return v }
+    "$bin" status --dir "$1" --xml 2>/dev/null | awk "$attr_awk"'
     /role="leaf"/ { seals += attr($0, "seals"); merges += attr($0, "merges") }
     END { printf "%d %d\n", seals, merges }'
 }
@@ -266,10 +266,9 @@ scan_csv="$out/scan.csv"
 echo "leaves,records,stored,tank,answer,query_ms_p50,query_ms_min,query_ms_max,rss_mib,hwm_mib,largest_leaf_share" > "$scan_csv"
 # leaf_share DIR TANK: the largest share of TANK's records one leaf holds
 leaf_share() {
-    "$bin" status --dir "$1" --xml 2>/dev/null | awk -v t="$2" '
-    /role="leaf"/ && index($0, " tank=\"" t "\"") {
-        match($0, / records="[0-9]+"/); n = substr($0, RSTART + 10, RLENGTH - 11) + 0
-        sum += n; if (n > max) max = n }
+    "$bin" status --dir "$1" --xml 2>/dev/null | awk -v t="$2" "$attr_awk"'
+    /role="leaf"/ && attr($0, "tank") == t {
+        n = attr($0, "records") + 0; sum += n; if (n > max) max = n }
     END { printf "%.2f", sum ? max / sum : 0 }'
 }
 # scan_at RECORDS: the full-scan query on the current network ($dir, $leaves_now)
