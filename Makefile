@@ -97,10 +97,10 @@ fuzz: deps
 	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT="-O1 -g" \
 	  SANITIZE="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
-	  n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/artifacts; \
 	  echo "== $$n ($(if $(FUZZ_RUNS),$(FUZZ_RUNS) inputs,$(FUZZ_SECONDS)s))"; \
 	  seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
-	  $$f $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS)) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n $$seeds || exit 1; \
+	  $$f $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS)) -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n- $(FUZZ_BUILD)/corpus/$$n $$seeds || exit 1; \
 	done
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libdip.a
 	clang $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libdip.a $(LDLIBS)
