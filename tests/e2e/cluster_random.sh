@@ -15,12 +15,13 @@ trap '"$DIP_BIN" down --dir "$cluster" >/dev/null 2>&1 || true; [ -z "$refpid" ]
     --netflow-port "$nf" --ipfix-port "$ipfix" --leaf-memory 128 > "$WORK/up.txt" 2>&1 || { cat "$WORK/up.txt"; fail "up failed"; }
 grep -q 'strategy="random"' "$cluster/cluster.xml" || fail "the map is not random"
 grep -q 'id-to="5555555555555555"' "$cluster/cluster.xml" || fail "leaves do not own equal thirds of the ID space"
-"$DIP_BIN" collect --listen "udp://127.0.0.1:$refport" --dir "$WORK/ref" --tanks all --flush-ms 50 > "$WORK/ref.log" 2>&1 &
+"$DIP_BIN" collect --listen "tcp://127.0.0.1:$refport" --dir "$WORK/ref" --tanks all --flush-ms 50 > "$WORK/ref.log" 2>&1 &
 refpid=$!
 sleep 0.5
-"$DIP_FLOWGEN" -n "$n" --seed 31 --format v5 --rate 30000 --to "udp://127.0.0.1:$nf" 2>/dev/null &
+# IPFIX over TCP to both: a datagram lost to one of them would fail the test.
+"$DIP_FLOWGEN" -n "$n" --seed 31 --format ipfix --rate 30000 --to "tcp://127.0.0.1:$ipfix" 2>/dev/null &
 g=$!
-"$DIP_FLOWGEN" -n "$n" --seed 31 --format v5 --rate 30000 --to "udp://127.0.0.1:$refport" 2>/dev/null
+"$DIP_FLOWGEN" -n "$n" --seed 31 --format ipfix --rate 30000 --to "tcp://127.0.0.1:$refport" 2>/dev/null
 wait "$g"
 deadline=$(( $(date +%s) + 120 ))
 until [ "$("$DIP_BIN" status --dir "$cluster" --xml | grep -o 'behind="[0-9]*"' | tr -dc '0-9\n' | sort -n | tail -1)" = 0 ]; do
