@@ -23,16 +23,18 @@ static const char usage_text[] =
     "\n"
     "Each PATH is a file or a folder. A file may hold any dipstorage document,\n"
     "recognised by its root element: flow, flows (an export), tank (an exported\n"
-    "tank or a sealed segment), manifest (a store's MANIFEST.xml), result, error\n"
-    "or cluster (the cluster map). Files may be gzip-compressed (segments are).\n"
+    "tank or a sealed segment), manifest (a store's MANIFEST.xml), chunks (a\n"
+    "segment's chunk index), result, error or cluster (the cluster map). Files\n"
+    "may be gzip-compressed (segments are).\n"
     "A folder is searched recursively for *.xml and *.xml.gz files (names\n"
     "starting with a dot are skipped, symbolic links to folders are not followed).\n"
     "\n"
     "A folder holding MANIFEST.xml is a leaf's store: besides validating every\n"
     "file, validate checks that each segment the manifest lists exists, is a\n"
     "tank of the manifest's key, carries the listed sequence number (if any) and\n"
-    "holds as many flow records as the manifest says, and that the record counts\n"
-    "of a segment's chunks add up to the segment's count.\n"
+    "holds as many flow records as the manifest says, that its chunk index\n"
+    "(seg-N.chunks.xml) exists and names it, and that the record counts of its\n"
+    "chunks add up to the segment's count.\n"
     "\n"
     "Documents are read with no network access and no DTD processing: external\n"
     "entities are never loaded and documents declaring entities are rejected.\n"
@@ -63,9 +65,11 @@ static const char usage_text[] =
 
 struct listed_segment {
     char file[256];
+    char index[256];     /* its chunk index file ("" when the manifest lists the chunks) */
     uint64_t seq, count, chunk_sum;
     size_t chunks;
-    int seen; /* the file was found and checked */
+    int seen;            /* the file was found and checked */
+    int index_seen;      /* the same for the chunk index */
 };
 
 struct manifest_info {
@@ -78,7 +82,10 @@ struct manifest_info {
 struct file_facts {
     char key[8];         /* the root's key attribute (tanks) */
     int has_segment;
-    uint64_t segment;    /* the root's segment attribute */
+    uint64_t segment;    /* the root's segment attribute (tanks) */
+    char indexes[256];   /* the segment a chunk index names (its segment attribute) */
+    uint64_t chunk_sum;  /* a chunk index's chunks: how many, and their records */
+    size_t chunks;
     struct manifest_info *manifest; /* set when the file is a MANIFEST.xml */
 };
 
@@ -125,12 +132,13 @@ static void add_segment(struct manifest_info *m, const char *const *attrs)
     struct listed_segment *s = &m->segs[m->n++];
     memset(s, 0, sizeof *s);
     copy_attr(s->file, sizeof s->file, attrs, "file");
+    copy_attr(s->index, sizeof s->index, attrs, "chunks");
     s->seq = attr_u64(attrs, "seq");
     s->count = attr_u64(attrs, "count");
 }
 
 /* Sees each start tag while the file is validated: keeps the root's key and
- * segment, and a manifest's segment list. */
+ * segment, a manifest's segment list, and what a chunk index holds. */
 static void on_element(void *arg, int depth, const char *name, const char *const *attrs)
 {
     struct file_facts *f = arg;
@@ -139,7 +147,11 @@ static void on_element(void *arg, int depth, const char *name, const char *const
         const char *seg = attr(attrs, "segment");
         f->has_segment = seg != NULL;
         f->segment = seg ? strtoull(seg, NULL, 10) : 0;
+        if (strcmp(name, "chunks") == 0) copy_attr(f->indexes, sizeof f->indexes, attrs, "segment");
         if (f->manifest) copy_attr(f->manifest->key, sizeof f->manifest->key, attrs, "key");
+    } else if (depth == 1 && f->indexes[0] && strcmp(name, "chunk") == 0) {
+        f->chunks++;
+        f->chunk_sum += attr_u64(attrs, "count");
     } else if (f->manifest && depth == 1 && strcmp(name, "segment") == 0) {
         add_segment(f->manifest, attrs);
     } else if (f->manifest && depth == 2 && strcmp(name, "chunk") == 0 && f->manifest->n) {
@@ -197,6 +209,29 @@ static int check_listed(const char *path, const struct manifest_info *m, const s
     return bad;
 }
 
+/* Compares a validated chunk index with its segment's manifest entry.
+ * Returns the number of disagreements printed. */
+static int check_index(const char *path, const struct listed_segment *s, const struct file_facts *f,
+                       const struct dip_schema_report *rep)
+{
+    if (rep->kind != DIP_DOC_CHUNKS) {
+        printf("%s: error: listed in MANIFEST.xml as a chunk index but holds a %s document\n", path,
+               dip_doc_kind_name(rep->kind));
+        return 1;
+    }
+    int bad = 0;
+    if (strcmp(f->indexes, s->file) != 0) {
+        printf("%s: error: indexes %s, but MANIFEST.xml lists it for %s\n", path, f->indexes, s->file);
+        bad++;
+    }
+    if (f->chunk_sum != s->count) {
+        printf("%s: error: chunks of %" PRIu64 " records in all for a segment of %" PRIu64 " (MANIFEST.xml)\n", path,
+               f->chunk_sum, s->count);
+        bad++;
+    }
+    return bad;
+}
+
 /* Validates one file and prints its line. name is its name inside its
  * folder; m the folder's manifest (NULL outside stores). */
 static void check_file(struct run *r, const char *path, const char *name, struct manifest_info *m,
@@ -226,9 +261,17 @@ static void check_file(struct run *r, const char *path, const char *name, struct
     if (m) {
         for (size_t i = 0; i < m->n; i++) {
             struct listed_segment *s = &m->segs[i];
-            if (strcmp(s->file, name) != 0) continue;
-            s->seen = 1;
-            if (check_listed(path, m, s, &facts, &rep)) {
+            int bad;
+            if (strcmp(s->file, name) == 0) {
+                s->seen = 1;
+                bad = check_listed(path, m, s, &facts, &rep);
+            } else if (s->index[0] && strcmp(s->index, name) == 0) {
+                s->index_seen = 1;
+                bad = check_index(path, s, &facts, &rep);
+            } else {
+                continue;
+            }
+            if (bad) {
                 r->invalid++;
                 return;
             }
@@ -247,7 +290,7 @@ static int wanted(const char *name)
 static int listed(const struct manifest_info *m, const char *name)
 {
     for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->segs[i].file, name) == 0) return 1;
+        if (strcmp(m->segs[i].file, name) == 0 || strcmp(m->segs[i].index, name) == 0) return 1;
     return 0;
 }
 
@@ -284,11 +327,15 @@ static void check_dir(struct run *r, const char *dir)
     if (manifest.oom) report_bad(r, dir, "out of memory reading MANIFEST.xml");
     r->listed += manifest.n;
     for (size_t i = 0; i < manifest.n; i++) {
-        if (manifest.segs[i].seen) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, manifest.segs[i].file);
-        r->missing++;
-        report_bad(r, path, "listed in %s/MANIFEST.xml but %s", dir,
-                   lstat(path, &st) == 0 ? "not a regular file" : "missing");
+        const struct listed_segment *s = &manifest.segs[i];
+        for (int k = 0; k < 2; k++) {
+            const char *file = k ? s->index : s->file;
+            if (!file[0] || (k ? s->index_seen : s->seen)) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, file);
+            r->missing++;
+            report_bad(r, path, "listed in %s/MANIFEST.xml but %s", dir,
+                       lstat(path, &st) == 0 ? "not a regular file" : "missing");
+        }
     }
     free(manifest.segs);
 }

@@ -29,7 +29,7 @@ struct dip_schema {
 static const char *const kind_names[] = {
     [DIP_DOC_UNKNOWN] = "unknown", [DIP_DOC_FLOW] = "flow",     [DIP_DOC_FLOWS] = "flows",
     [DIP_DOC_TANK] = "tank",       [DIP_DOC_MANIFEST] = "manifest", [DIP_DOC_RESULT] = "result",
-    [DIP_DOC_ERROR] = "error",     [DIP_DOC_CLUSTER] = "cluster",
+    [DIP_DOC_ERROR] = "error",     [DIP_DOC_CLUSTER] = "cluster",   [DIP_DOC_CHUNKS] = "chunks",
 };
 #define KIND_COUNT (sizeof kind_names / sizeof kind_names[0])
 

@@ -22,6 +22,7 @@ enum dip_doc_kind {
     DIP_DOC_RESULT,   /* <result>: a query answer */
     DIP_DOC_ERROR,    /* <error>: a query error */
     DIP_DOC_CLUSTER,  /* <cluster>: the cluster map */
+    DIP_DOC_CHUNKS,   /* <chunks>: a sealed segment's chunk index */
 };
 
 /* Returns: the kind whose root element is named name (DIP_DOC_UNKNOWN if none). */

@@ -1,7 +1,10 @@
 /* manifest.c - MANIFEST.xml of a leaf store: the tank key, the current WAL,
- * every sealed segment with its chunks and their summaries, and the batch
- * memory of exactly-once inserts (<origin> elements). Replaced atomically
- * (write, fsync, rename, fsync the folder). */
+ * every sealed segment with its summary, and the batch memory of
+ * exactly-once inserts (<origin> elements). Replaced atomically (write,
+ * fsync, rename, fsync the folder). Each segment's chunks and their
+ * summaries are in its chunk index (seg-N.chunks.xml, <chunks>), written
+ * once beside the segment; manifests of older stores list them inline
+ * (<chunk> children of <segment>) and are still read. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -46,17 +49,13 @@ int dip_manifest_write(const char *path, const struct dip_manifest *m, struct di
                                dip_tank_key_name(m->key), m->next_seq, m->wal, records);
     for (size_t i = 0; !rc && i < m->nsegs; i++) {
         const struct dip_segment *s = &m->segs[i];
-        rc = dip_dynbuf_printf(&b, "  <segment file=\"%s\" seq=\"%" PRIu64 "\" bytes=\"%" PRIu64 "\"", s->file, s->seq,
-                               s->bytes);
+        char index[sizeof s->file + 16];
+        if (dip_chunk_index_name(s->file, index, sizeof index)) rc = DIP_EINVAL;
+        if (!rc)
+            rc = dip_dynbuf_printf(&b, "  <segment file=\"%s\" chunks=\"%s\" seq=\"%" PRIu64 "\" bytes=\"%" PRIu64 "\"",
+                                   s->file, index, s->seq, s->bytes);
         if (!rc) rc = put_summary(&b, &s->sum);
-        if (!rc) rc = dip_dynbuf_addstr(&b, ">\n");
-        for (size_t j = 0; !rc && j < s->nchunks; j++) {
-            rc = dip_dynbuf_printf(&b, "    <chunk offset=\"%" PRIu64 "\" length=\"%" PRIu64 "\"", s->chunks[j].offset,
-                                   s->chunks[j].length);
-            if (!rc) rc = put_summary(&b, &s->chunks[j].sum);
-            if (!rc) rc = dip_dynbuf_addstr(&b, "/>\n");
-        }
-        if (!rc) rc = dip_dynbuf_addstr(&b, "  </segment>\n");
+        if (!rc) rc = dip_dynbuf_addstr(&b, "/>\n");
     }
     for (size_t i = 0; !rc && i < m->dedupe.n; i++) {
         const struct dip_dedupe_origin *o = &m->dedupe.origins[m->dedupe.by_name[i]];
@@ -67,6 +66,46 @@ int dip_manifest_write(const char *path, const struct dip_manifest *m, struct di
     }
     if (!rc) rc = dip_dynbuf_addstr(&b, "</manifest>\n");
     if (rc) rc = dip_err_set(eb, rc, "cannot build manifest %s", path);
+    else rc = dip_file_write_atomic(path, b.data, b.len, eb);
+    dip_dynbuf_free(&b);
+    return rc;
+}
+
+int dip_chunk_index_name(const char *segment_file, char *out, size_t cap)
+{
+    size_t n = strlen(segment_file);
+    static const char gz[] = ".xml.gz", idx[] = ".chunks.xml";
+    if (n <= sizeof gz - 1 || strcmp(segment_file + n - (sizeof gz - 1), gz) != 0) return DIP_EINVAL;
+    n -= sizeof gz - 1;
+    if (n + sizeof idx > cap) return DIP_ERANGE;
+    memcpy(out, segment_file, n);
+    memcpy(out + n, idx, sizeof idx);
+    return DIP_OK;
+}
+
+int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb)
+{
+    const char *slash = strrchr(segment_path, '/');
+    const char *file = slash ? slash + 1 : segment_path;
+    size_t dirlen = (size_t)(file - segment_path);
+    char path[PATH_MAX];
+    if (dirlen + 80 > sizeof path || dip_chunk_index_name(file, path + dirlen, sizeof path - dirlen))
+        return dip_err_set(eb, DIP_EINVAL, "%s: not a segment file name (seg-....xml.gz)", segment_path);
+    memcpy(path, segment_path, dirlen);
+    struct dip_dynbuf b;
+    dip_dynbuf_init(&b, (size_t)1 << 31);
+    int rc = dip_dynbuf_printf(&b,
+                               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                               "<chunks version=\"1\" segment=\"%s\" count=\"%" PRIu64 "\">\n",
+                               file, seg->sum.count);
+    for (size_t j = 0; !rc && j < seg->nchunks; j++) {
+        rc = dip_dynbuf_printf(&b, "  <chunk offset=\"%" PRIu64 "\" length=\"%" PRIu64 "\"", seg->chunks[j].offset,
+                               seg->chunks[j].length);
+        if (!rc) rc = put_summary(&b, &seg->chunks[j].sum);
+        if (!rc) rc = dip_dynbuf_addstr(&b, "/>\n");
+    }
+    if (!rc) rc = dip_dynbuf_addstr(&b, "</chunks>\n");
+    if (rc) rc = dip_err_set(eb, rc, "cannot build chunk index %s", path);
     else rc = dip_file_write_atomic(path, b.data, b.len, eb);
     dip_dynbuf_free(&b);
     return rc;
@@ -131,14 +170,11 @@ static int read_name(xmlNodePtr n, const char *attr, char *out, size_t cap, cons
     return DIP_OK;
 }
 
-static int read_segment(xmlNodePtr n, struct dip_segment *s, const char *path, struct dip_errbuf *eb)
+/* Appends the <chunk> children of n to s's chunks. */
+static int read_chunks(xmlNodePtr n, struct dip_segment *s, const char *path, struct dip_errbuf *eb)
 {
-    memset(s, 0, sizeof *s);
-    int rc = read_name(n, "file", s->file, sizeof s->file, path, eb);
-    if (!rc) rc = attr_u64(n, "seq", &s->seq, path, eb);
-    if (!rc) rc = attr_u64(n, "bytes", &s->bytes, path, eb);
-    if (!rc) rc = read_summary(n, &s->sum, path, eb);
-    size_t cap = 0;
+    int rc = DIP_OK;
+    size_t cap = s->nchunks;
     for (xmlNodePtr c = n->children; !rc && c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "chunk") != 0) continue;
         if (s->nchunks == cap) {
@@ -153,6 +189,55 @@ static int read_segment(xmlNodePtr n, struct dip_segment *s, const char *path, s
         if (!rc) rc = attr_u64(c, "length", &ch->length, path, eb);
         if (!rc) rc = read_summary(c, &ch->sum, path, eb);
         if (!rc) s->nchunks++;
+    }
+    return rc;
+}
+
+/* Reads the chunk index `index` of segment s (in the manifest's folder): it
+ * must name s's file, and its chunks must hold s's records. */
+static int read_chunk_index(const char *manifest_path, const char *index, struct dip_segment *s,
+                            struct dip_errbuf *eb)
+{
+    const char *slash = strrchr(manifest_path, '/');
+    size_t dirlen = slash ? (size_t)(slash + 1 - manifest_path) : 0;
+    char path[PATH_MAX];
+    if (dirlen + strlen(index) + 1 > sizeof path) return dip_err_set(eb, DIP_ERANGE, "%s: path too long", index);
+    memcpy(path, manifest_path, dirlen);
+    strcpy(path + dirlen, index);
+    xmlDocPtr doc;
+    int rc = dip_xml_parse_file(path, &doc, eb);
+    if (rc) return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    xmlChar *seg = root ? xmlGetProp(root, BAD_CAST "segment") : NULL;
+    if (!root || strcmp((const char *)root->name, "chunks") != 0)
+        rc = dip_err_set(eb, DIP_ECORRUPT, "%s: root element is not <chunks>", path);
+    else if (!seg || strcmp((const char *)seg, s->file) != 0)
+        rc = dip_err_set(eb, DIP_ECORRUPT, "%s: indexes %s, not %s", path, seg ? (const char *)seg : "no segment",
+                         s->file);
+    xmlFree(seg);
+    if (!rc) rc = read_chunks(root, s, path, eb);
+    uint64_t records = 0;
+    for (size_t i = 0; !rc && i < s->nchunks; i++) records += s->chunks[i].sum.count;
+    if (!rc && records != s->sum.count)
+        rc = dip_err_set(eb, DIP_ECORRUPT, "%s: chunks of %" PRIu64 " records in all for a segment of %" PRIu64, path,
+                         records, s->sum.count);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static int read_segment(xmlNodePtr n, struct dip_segment *s, const char *path, struct dip_errbuf *eb)
+{
+    memset(s, 0, sizeof *s);
+    int rc = read_name(n, "file", s->file, sizeof s->file, path, eb);
+    if (!rc) rc = attr_u64(n, "seq", &s->seq, path, eb);
+    if (!rc) rc = attr_u64(n, "bytes", &s->bytes, path, eb);
+    if (!rc) rc = read_summary(n, &s->sum, path, eb);
+    if (!rc && xmlHasProp(n, BAD_CAST "chunks")) {
+        char index[sizeof s->file + 16];
+        rc = read_name(n, "chunks", index, sizeof index, path, eb);
+        if (!rc) rc = read_chunk_index(path, index, s, eb);
+    } else if (!rc) {
+        rc = read_chunks(n, s, path, eb); /* a manifest written before chunk indexes */
     }
     if (rc) dip_segment_free(s);
     return rc;

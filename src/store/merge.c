@@ -255,7 +255,7 @@ int dip_store_merge_finish(struct dip_store *s, struct dip_store_merge_job *j, i
         char old[PATH_MAX];
         dip_store_path(s, s->man.segs[i].file, old, sizeof old);
         close(s->seg_fds[i]);
-        unlink(old);
+        dip_segment_unlink(old);
         dip_cache_forget(&s->cache, s->man.segs[i].file);
         dip_segment_free(&s->man.segs[i]);
     }
@@ -269,7 +269,7 @@ int dip_store_merge_finish(struct dip_store *s, struct dip_store_merge_job *j, i
 fail:
     free(nsegs);
     if (fd >= 0) close(fd);
-    unlink(j->spath);
+    dip_segment_unlink(j->spath);
     job_free(j);
     return rc;
 }

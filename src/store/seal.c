@@ -113,7 +113,7 @@ int dip_store_seal_finish(struct dip_store *s, struct dip_store_seal_job *j, int
         if (j->wfd >= 0) close(j->wfd);
         if (j->segfd >= 0) close(j->segfd);
         if (j->wpath[0]) unlink(j->wpath);
-        unlink(j->spath);
+        dip_segment_unlink(j->spath);
         dip_segment_free(&j->seg);
         free(j->segs);
         free(j->fds);

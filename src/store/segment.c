@@ -417,12 +417,13 @@ int dip_segment_writer_finish(struct dip_segment_writer *w, const struct dip_flo
         dip_dynbuf_free(&piece);
     }
     if (!rc && fsync(w->fd) != 0) rc = dip_err_sys(eb, errno, "fsync segment %s", w->path);
+    w->seg.bytes = w->offset;
+    if (!rc) rc = dip_chunk_index_write(w->path, &w->seg, eb);
     if (rc) {
         dip_segment_writer_abort(w);
         return rc;
     }
     close(w->fd);
-    w->seg.bytes = w->offset;
     seg->sum = w->seg.sum;
     seg->chunks = w->seg.chunks;
     seg->nchunks = w->seg.nchunks;
@@ -431,6 +432,17 @@ int dip_segment_writer_finish(struct dip_segment_writer *w, const struct dip_flo
     free(w->buf);
     free(w);
     return DIP_OK;
+}
+
+void dip_segment_unlink(const char *path)
+{
+    unlink(path);
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash + 1 - path) : 0;
+    char index[PATH_MAX];
+    if (dirlen >= sizeof index) return;
+    memcpy(index, path, dirlen);
+    if (dip_chunk_index_name(path + dirlen, index + dirlen, sizeof index - dirlen) == DIP_OK) unlink(index);
 }
 
 void dip_segment_writer_abort(struct dip_segment_writer *w)

@@ -113,11 +113,15 @@ static void remove_strays(struct dip_store *s)
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *n = de->d_name;
-        bool ours = (strncmp(n, "seg-", 4) == 0 && strstr(n, ".xml.gz")) || (strncmp(n, "wal-", 4) == 0) ||
-                    (strstr(n, ".tmp") != NULL);
+        bool ours = (strncmp(n, "seg-", 4) == 0 && (strstr(n, ".xml.gz") || strstr(n, ".chunks.xml"))) ||
+                    (strncmp(n, "wal-", 4) == 0) || (strstr(n, ".tmp") != NULL);
         if (!ours || strcmp(n, s->man.wal) == 0) continue;
         bool listed = false;
-        for (size_t i = 0; i < s->man.nsegs && !listed; i++) listed = strcmp(n, s->man.segs[i].file) == 0;
+        for (size_t i = 0; i < s->man.nsegs && !listed; i++) {
+            char index[sizeof s->man.segs[i].file + 16];
+            listed = strcmp(n, s->man.segs[i].file) == 0 ||
+                     (dip_chunk_index_name(s->man.segs[i].file, index, sizeof index) == DIP_OK && strcmp(n, index) == 0);
+        }
         if (listed) continue;
         char p[PATH_MAX];
         dip_store_path(s, n, p, sizeof p);

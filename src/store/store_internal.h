@@ -128,6 +128,8 @@ typedef size_t (*dip_segment_enough_fn)(void *ctx, const char *text, size_t len)
 int dip_segment_read_chunk_until(int fd, const char *file, const struct dip_chunk *c, struct dip_dynbuf *out,
                                  dip_segment_enough_fn enough, void *ctx, struct dip_errbuf *eb);
 void dip_segment_free(struct dip_segment *seg);
+/* Removes the segment file at path and its chunk index. */
+void dip_segment_unlink(const char *path);
 
 /* ---- exactly-once batches (dedupe.c) ---- */
 #define DIP_DEDUPE_ORIGIN_MAX 64
@@ -177,6 +179,15 @@ struct dip_manifest {
 int dip_manifest_read(const char *path, struct dip_manifest *m, struct dip_errbuf *eb);
 int dip_manifest_write(const char *path, const struct dip_manifest *m, struct dip_errbuf *eb);
 void dip_manifest_free(struct dip_manifest *m);
+/* A segment's chunk index, beside it: "seg-N.chunks.xml" for "seg-N.xml.gz"
+ * (DIP_EINVAL for another name, DIP_ERANGE when cap is too small). Written
+ * once when the segment is, it keeps the manifest, rewritten at every seal
+ * and merge, from growing with the store: with every chunk inline it took
+ * 6.6 MB and 40-70 ms of CPU (and an fsync of it) per seal at 4M records. */
+int dip_chunk_index_name(const char *segment_file, char *out, size_t cap);
+/* Writes seg's chunks and their summaries to the index of the segment file
+ * at segment_path (atomically, fsync'd). */
+int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb);
 
 /* ---- trees (tree.c) ---- */
 /* Builds a <tank key> document holding flows (sorted by key) in the tank's

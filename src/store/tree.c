@@ -110,7 +110,13 @@ int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, siz
         while (same < depth && same < pdepth && pnames[same] == names[same] && pvals[same] == vals[same]) same++;
         if ((rc = dip_dynbuf_reserve(out, (size_t)(pdepth + depth) * 16 + 8))) return rc;
         char *p = (char *)out->data + out->len;
-        for (int d = pdepth - 1; d >= same; d--) p += sprintf(p, "</%s>", pnames[d]);
+        for (int d = pdepth - 1; d >= same; d--) { /* no sprintf: this runs for nearly every record */
+            size_t nl = strlen(pnames[d]);
+            memcpy(p, "</", 2);
+            memcpy(p + 2, pnames[d], nl);
+            p[2 + nl] = '>';
+            p += nl + 3;
+        }
         for (int d = same; d < depth; d++) {
             size_t nl = strlen(names[d]);
             *p++ = '<';

@@ -24,7 +24,7 @@ note "point query for $host: $got records in $(( (t1 - t0) / 1000000 )) ms (whol
 "$DIP_BIN" store stats --dir "$d" | sed 's/^/  /'
 # every store file validates
 xsd="$PWD/dipstorage.xsd"
-for f in "$d"/MANIFEST.xml "$d"/seg-*.xml.gz; do
+for f in "$d"/MANIFEST.xml "$d"/seg-*.xml.gz "$d"/seg-*.chunks.xml; do
     xmllint --noout --schema "$xsd" "$f" 2>"$WORK/v.err" || { head -n 5 "$WORK/v.err"; fail "$f does not validate"; }
 done
 "$DIP_BIN" validate "$d" >/dev/null || fail "dipstorage validate rejects the store"

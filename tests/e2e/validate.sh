@@ -85,7 +85,23 @@ rm "$victim"
 rc=0; "$DIP_BIN" validate -q "$WORK/data" > "$WORK/data.out" || rc=$?
 [ "$rc" = 1 ] && grep -q "$(basename "$victim"): error: listed in .* but missing" "$WORK/data.out" ||
     fail "a removed segment went unnoticed (exit $rc)"
-note "a written store of $nseg segments validates; a removed segment is reported"
+# each segment's chunk index: a removed one, and one whose counts disagree
+nidx=$(ls "$WORK"/data/*/ | grep -c '\.chunks\.xml$' || true)
+[ "$nidx" = "$nseg" ] || fail "$nseg segments but $nidx chunk indexes"
+grep -q '<chunk ' "$WORK"/data/*/MANIFEST.xml && fail "a manifest lists chunks inline"
+index=$(ls "$WORK"/data/dport/*.chunks.xml | head -n 1)
+rm "$index"
+index2=$(ls "$WORK"/data/dport/*.chunks.xml | tail -n 1)
+sed -i 's/\(<chunk [^>]* count="\)[0-9]*/\1999/' "$index2"
+rc=0; "$DIP_BIN" validate -q "$WORK/data/dport" > "$WORK/data.out" || rc=$?
+[ "$rc" = 1 ] && grep -q "$(basename "$index"): error: listed in .* but missing" "$WORK/data.out" ||
+    { cat "$WORK/data.out"; fail "a removed chunk index went unnoticed (exit $rc)"; }
+grep -q "$(basename "$index2"): error: chunks of [0-9]* records in all for a segment of" "$WORK/data.out" ||
+    { cat "$WORK/data.out"; fail "a chunk index that disagrees with its segment went unnoticed"; }
+"$DIP_BIN" store query --dir "$WORK/data/dport" 'count(//flow)' > /dev/null 2> "$WORK/open.err" &&
+    fail "a store whose chunk index is gone opened"
+grep -q "$(basename "$index")" "$WORK/open.err" || fail "opening without a chunk index: $(cat "$WORK/open.err")"
+note "a written store of $nseg segments validates; a removed segment or chunk index, and a wrong chunk count, are reported"
 
 # ---- CSV ----
 xsltproc tools/xslt/csv.xsl $S/valid/flows-export.xml > "$WORK/flows.csv" || fail "csv.xsl"

@@ -456,7 +456,7 @@ static void test_shared_schema_is_loaded_once(void)
 
 static void test_doc_kind_names_round_trip(void)
 {
-    for (int k = DIP_DOC_FLOW; k <= DIP_DOC_CLUSTER; k++)
+    for (int k = DIP_DOC_FLOW; k <= DIP_DOC_CHUNKS; k++)
         CU_ASSERT_EQUAL(dip_doc_kind_of(dip_doc_kind_name((enum dip_doc_kind)k)), k);
     CU_ASSERT_EQUAL(dip_doc_kind_of("o"), DIP_DOC_UNKNOWN);
     CU_ASSERT_EQUAL(dip_doc_kind_of(NULL), DIP_DOC_UNKNOWN);

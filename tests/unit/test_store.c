@@ -228,6 +228,120 @@ static void test_compaction_merges_small_segments_without_changing_answers(void)
     dip_store_close(s);
 }
 
+/* Reads a file of the test folder into a new string (NULL if absent). */
+static char *slurp(const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *buf = calloc(1, 1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, fp) : 0;
+    fclose(fp);
+    if (buf) buf[n] = 0;
+    return buf;
+}
+
+static void spill(const char *name, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static int exists(const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Each segment's chunks are in its chunk index, written with it and gone
+ * with it; the manifest names the index and lists no chunk; a stray index
+ * is removed at open; and a manifest of the older form, chunks inline,
+ * still opens to the same answers. */
+static void test_chunk_indexes_beside_segments(void)
+{
+    struct dip_store_options o;
+    struct dip_store *s = open_small(&o);
+    struct dip_flow f[900];
+    make_flows(f, 900, 9);
+    struct dip_errbuf eb;
+    for (int i = 0; i < 3; i++) {
+        dip_store_insert(s, f + i * 300, 300, NULL);
+        CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
+    }
+    CU_ASSERT(exists("seg-000001.chunks.xml") && exists("seg-000002.chunks.xml") && exists("seg-000003.chunks.xml"));
+    char *man = slurp("MANIFEST.xml");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(man);
+    CU_ASSERT_PTR_NULL(strstr(man, "<chunk "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(man, "file=\"seg-000002.xml.gz\" chunks=\"seg-000002.chunks.xml\""));
+    free(man);
+    char *idx = slurp("seg-000002.chunks.xml");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(idx);
+    CU_ASSERT_PTR_NOT_NULL(strstr(idx, "<chunks version=\"1\" segment=\"seg-000002.xml.gz\" count=\"300\">"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(idx, "<chunk offset="));
+    free(idx);
+    char *before = query_text(s, "//flow[@dport=80]", NULL);
+    size_t merged = 0;
+    CU_ASSERT_EQUAL(dip_store_compact(s, &merged, &eb), DIP_OK);
+    CU_ASSERT_EQUAL(merged, 3);
+    CU_ASSERT(!exists("seg-000001.chunks.xml") && !exists("seg-000002.chunks.xml") && !exists("seg-000003.chunks.xml"));
+    CU_ASSERT(exists("seg-000001-900.xml.gz") && exists("seg-000001-900.chunks.xml"));
+    struct dip_store_stats st0;
+    dip_store_stats(s, &st0);
+    dip_store_close(s);
+
+    spill("seg-000042.chunks.xml", "left by a crash");
+    s = open_small(&o);
+    CU_ASSERT(!exists("seg-000042.chunks.xml"));
+    struct dip_store_stats st;
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.chunks, st0.chunks);
+    char *after = query_text(s, "//flow[@dport=80]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    free(after);
+    dip_store_close(s);
+
+    /* the older form: the index's <chunk> lines inside <segment> */
+    man = slurp("MANIFEST.xml");
+    idx = slurp("seg-000001-900.chunks.xml");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(man);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(idx);
+    char *attr = strstr(man, " chunks=\"seg-000001-900.chunks.xml\"");
+    char *first = strstr(idx, "  <chunk "), *last = strstr(idx, "</chunks>");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(attr);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+    char *end = strstr(attr, "/>\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    size_t cap = strlen(man) + strlen(idx) + 64;
+    char *old = malloc(cap);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+    const char *rest = attr + strlen(" chunks=\"seg-000001-900.chunks.xml\"");
+    snprintf(old, cap, "%.*s%.*s>\n%.*s  </segment>\n%s", (int)(attr - man), man, (int)(end - rest), rest,
+             (int)(last - first), first, end + 3);
+    spill("MANIFEST.xml", old);
+    char path[400];
+    snprintf(path, sizeof path, "%s/seg-000001-900.chunks.xml", dir);
+    unlink(path);
+    free(man);
+    free(idx);
+    free(old);
+    s = open_small(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    dip_store_stats(s, &st);
+    CU_ASSERT_EQUAL(st.chunks, st0.chunks);
+    after = query_text(s, "//flow[@dport=80]", NULL);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    free(after);
+    free(before);
+    dip_store_close(s);
+}
+
 /* A small store whose segments merge by fanin. */
 static struct dip_store *open_tiered(struct dip_store_options *o, size_t seal_records, size_t fanin)
 {
@@ -847,6 +961,7 @@ int dip_suite_store(void)
     T(test_equal_keys_are_in_document_order_however_sealed);
     T(test_torn_wal_tail_is_dropped_with_a_warning);
     T(test_compaction_merges_small_segments_without_changing_answers);
+    T(test_chunk_indexes_beside_segments);
     T(test_tiered_merge_runs_beside_a_seal_and_keeps_the_document);
     T(test_failed_merge_changes_nothing);
     T(test_seal_steps_commit_in_the_write_step);
