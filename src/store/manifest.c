@@ -83,15 +83,22 @@ int dip_chunk_index_name(const char *segment_file, char *out, size_t cap)
     return DIP_OK;
 }
 
-int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb)
+int dip_chunk_index_path(const char *segment_path, char *out, size_t cap)
 {
     const char *slash = strrchr(segment_path, '/');
-    const char *file = slash ? slash + 1 : segment_path;
-    size_t dirlen = (size_t)(file - segment_path);
+    size_t dirlen = slash ? (size_t)(slash + 1 - segment_path) : 0;
+    if (dirlen >= cap) return DIP_ERANGE;
+    memcpy(out, segment_path, dirlen);
+    return dip_chunk_index_name(segment_path + dirlen, out + dirlen, cap - dirlen);
+}
+
+int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb)
+{
     char path[PATH_MAX];
-    if (dirlen + 80 > sizeof path || dip_chunk_index_name(file, path + dirlen, sizeof path - dirlen))
+    if (dip_chunk_index_path(segment_path, path, sizeof path))
         return dip_err_set(eb, DIP_EINVAL, "%s: not a segment file name (seg-....xml.gz)", segment_path);
-    memcpy(path, segment_path, dirlen);
+    const char *slash = strrchr(segment_path, '/');
+    const char *file = slash ? slash + 1 : segment_path;
     struct dip_dynbuf b;
     dip_dynbuf_init(&b, (size_t)1 << 31);
     int rc = dip_dynbuf_printf(&b,

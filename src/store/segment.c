@@ -437,12 +437,8 @@ int dip_segment_writer_finish(struct dip_segment_writer *w, const struct dip_flo
 void dip_segment_unlink(const char *path)
 {
     unlink(path);
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash + 1 - path) : 0;
     char index[PATH_MAX];
-    if (dirlen >= sizeof index) return;
-    memcpy(index, path, dirlen);
-    if (dip_chunk_index_name(path + dirlen, index + dirlen, sizeof index - dirlen) == DIP_OK) unlink(index);
+    if (dip_chunk_index_path(path, index, sizeof index) == DIP_OK) unlink(index);
 }
 
 void dip_segment_writer_abort(struct dip_segment_writer *w)

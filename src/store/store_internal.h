@@ -185,6 +185,8 @@ void dip_manifest_free(struct dip_manifest *m);
  * and merge, from growing with the store: with every chunk inline it took
  * 6.6 MB and 40-70 ms of CPU (and an fsync of it) per seal at 4M records. */
 int dip_chunk_index_name(const char *segment_file, char *out, size_t cap);
+/* The same for a path: the index's path beside the segment at segment_path. */
+int dip_chunk_index_path(const char *segment_path, char *out, size_t cap);
 /* Writes seg's chunks and their summaries to the index of the segment file
  * at segment_path (atomically, fsync'd). */
 int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb);
