@@ -83,13 +83,28 @@ int dip_chunk_index_name(const char *segment_file, char *out, size_t cap)
     return DIP_OK;
 }
 
+/* The file name part of path (after its last '/'). */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The path of file `name` in the folder of the file at path. */
+static int beside(const char *path, const char *name, char *out, size_t cap)
+{
+    size_t dirlen = (size_t)(base_name(path) - path), n = strlen(name);
+    if (dirlen + n + 1 > cap) return DIP_ERANGE;
+    memcpy(out, path, dirlen);
+    memcpy(out + dirlen, name, n + 1);
+    return DIP_OK;
+}
+
 int dip_chunk_index_path(const char *segment_path, char *out, size_t cap)
 {
-    const char *slash = strrchr(segment_path, '/');
-    size_t dirlen = slash ? (size_t)(slash + 1 - segment_path) : 0;
-    if (dirlen >= cap) return DIP_ERANGE;
-    memcpy(out, segment_path, dirlen);
-    return dip_chunk_index_name(segment_path + dirlen, out + dirlen, cap - dirlen);
+    char name[256];
+    int rc = dip_chunk_index_name(base_name(segment_path), name, sizeof name);
+    return rc ? rc : beside(segment_path, name, out, cap);
 }
 
 int dip_chunk_index_write(const char *segment_path, const struct dip_segment *seg, struct dip_errbuf *eb)
@@ -97,8 +112,7 @@ int dip_chunk_index_write(const char *segment_path, const struct dip_segment *se
     char path[PATH_MAX];
     if (dip_chunk_index_path(segment_path, path, sizeof path))
         return dip_err_set(eb, DIP_EINVAL, "%s: not a segment file name (seg-....xml.gz)", segment_path);
-    const char *slash = strrchr(segment_path, '/');
-    const char *file = slash ? slash + 1 : segment_path;
+    const char *file = base_name(segment_path);
     struct dip_dynbuf b;
     dip_dynbuf_init(&b, (size_t)1 << 31);
     int rc = dip_dynbuf_printf(&b,
@@ -205,12 +219,8 @@ static int read_chunks(xmlNodePtr n, struct dip_segment *s, const char *path, st
 static int read_chunk_index(const char *manifest_path, const char *index, struct dip_segment *s,
                             struct dip_errbuf *eb)
 {
-    const char *slash = strrchr(manifest_path, '/');
-    size_t dirlen = slash ? (size_t)(slash + 1 - manifest_path) : 0;
     char path[PATH_MAX];
-    if (dirlen + strlen(index) + 1 > sizeof path) return dip_err_set(eb, DIP_ERANGE, "%s: path too long", index);
-    memcpy(path, manifest_path, dirlen);
-    strcpy(path + dirlen, index);
+    if (beside(manifest_path, index, path, sizeof path)) return dip_err_set(eb, DIP_ERANGE, "%s: path too long", index);
     xmlDocPtr doc;
     int rc = dip_xml_parse_file(path, &doc, eb);
     if (rc) return rc == DIP_ESYNTAX ? DIP_ECORRUPT : rc;
