@@ -84,8 +84,7 @@ struct file_facts {
     int has_segment;
     uint64_t segment;    /* the root's segment attribute (tanks) */
     char indexes[256];   /* the segment a chunk index names (its segment attribute) */
-    uint64_t chunk_sum;  /* a chunk index's chunks: how many, and their records */
-    size_t chunks;
+    uint64_t chunk_sum;  /* the records of a chunk index's chunks */
     struct manifest_info *manifest; /* set when the file is a MANIFEST.xml */
 };
 
@@ -150,7 +149,6 @@ static void on_element(void *arg, int depth, const char *name, const char *const
         if (strcmp(name, "chunks") == 0) copy_attr(f->indexes, sizeof f->indexes, attrs, "segment");
         if (f->manifest) copy_attr(f->manifest->key, sizeof f->manifest->key, attrs, "key");
     } else if (depth == 1 && f->indexes[0] && strcmp(name, "chunk") == 0) {
-        f->chunks++;
         f->chunk_sum += attr_u64(attrs, "count");
     } else if (f->manifest && depth == 1 && strcmp(name, "segment") == 0) {
         add_segment(f->manifest, attrs);
