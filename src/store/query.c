@@ -390,12 +390,22 @@ static void prefetch(struct query_run *r, const struct source *srcs, size_t nsrc
     if (two) pthread_join(helper, NULL);
 }
 
+/* Frees the read-ahead chunks once the merge is over. A chunk whose
+ * records all fell in the query's key range (most chunks of a host with
+ * thousands of records) was decoded whole: it goes to the cache as
+ * chunk_records would have put it after DIP_CACHE_ADMIT reads, at no cost
+ * but its memory, so the host's next query reads it from there. */
 static void prefetch_free(struct query_run *r)
 {
     for (size_t i = 0; i < r->npre; i++) {
-        dip_dynbuf_free(&r->pre[i].text);
-        free(r->pre[i].flows);
-        free(r->pre[i].spans.v);
+        struct prefetched *p = &r->pre[i];
+        const struct dip_segment *seg = &r->s->man.segs[p->seg];
+        if (p->rc == DIP_OK && p->n && p->n == seg->chunks[p->chunk].sum.count &&
+            dip_cache_put_flows(&r->s->cache, seg->file, p->chunk, p->flows, p->n))
+            p->flows = NULL;
+        dip_dynbuf_free(&p->text);
+        free(p->flows);
+        free(p->spans.v);
     }
     free(r->pre);
     r->pre = NULL;
