@@ -400,9 +400,13 @@ static void prefetch_free(struct query_run *r)
     for (size_t i = 0; i < r->npre; i++) {
         struct prefetched *p = &r->pre[i];
         const struct dip_segment *seg = &r->s->man.segs[p->seg];
-        if (p->rc == DIP_OK && p->n && p->n == seg->chunks[p->chunk].sum.count &&
-            dip_cache_put_flows(&r->s->cache, seg->file, p->chunk, p->flows, p->n))
-            p->flows = NULL;
+        if (p->rc == DIP_OK && p->n && p->n == seg->chunks[p->chunk].sum.count) {
+            /* the decoder's array starts at 1024 records: the cache counts
+             * only what it holds, so it gets no more (shrinking is in place) */
+            struct dip_flow *fit = p->cap > p->n ? realloc(p->flows, p->n * sizeof *fit) : p->flows;
+            if (fit) p->flows = fit;
+            if (fit && dip_cache_put_flows(&r->s->cache, seg->file, p->chunk, p->flows, p->n)) p->flows = NULL;
+        }
         dip_dynbuf_free(&p->text);
         free(p->flows);
         free(p->spans.v);
