@@ -345,8 +345,9 @@ static void *prefetch_main(void *arg)
 
 /* Plans the chunks of a query narrowed on the key that would be read and
  * decoded in part (not cached, read rarely: as chunk_records decides) and
- * reads them ahead. Out of memory or without a thread, the query reads
- * them itself as before. */
+ * reads them ahead; those that turn out decoded whole are cached when the
+ * query is over (prefetch_free). Out of memory or without a thread, the
+ * query reads them itself as before. */
 static void prefetch(struct query_run *r, const struct source *srcs, size_t nsrc)
 {
     if (!r->narrow || !r->q) return;
@@ -403,9 +404,13 @@ static void prefetch_free(struct query_run *r)
         if (p->rc == DIP_OK && p->n && p->n == seg->chunks[p->chunk].sum.count) {
             /* the decoder's array starts at 1024 records: the cache counts
              * only what it holds, so it gets no more (shrinking is in place) */
-            struct dip_flow *fit = p->cap > p->n ? realloc(p->flows, p->n * sizeof *fit) : p->flows;
-            if (fit) p->flows = fit;
-            if (fit && dip_cache_put_flows(&r->s->cache, seg->file, p->chunk, p->flows, p->n)) p->flows = NULL;
+            struct dip_flow *fit = p->cap > p->n ? realloc(p->flows, p->n * sizeof *fit) : NULL;
+            if (fit) {
+                p->flows = fit;
+                p->cap = p->n;
+            }
+            if (p->cap == p->n && dip_cache_put_flows(&r->s->cache, seg->file, p->chunk, p->flows, p->n))
+                p->flows = NULL;
         }
         dip_dynbuf_free(&p->text);
         free(p->flows);
