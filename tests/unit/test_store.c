@@ -202,6 +202,16 @@ static void test_torn_wal_tail_is_dropped_with_a_warning(void)
     dip_store_close(s);
 }
 
+/* Inserts parts * per records of f, sealing a segment after each part. */
+static void insert_sealed(struct dip_store *s, const struct dip_flow *f, size_t per, int parts)
+{
+    struct dip_errbuf eb;
+    for (int i = 0; i < parts; i++) {
+        CU_ASSERT_EQUAL(dip_store_insert(s, f + (size_t)i * per, per, NULL), DIP_OK);
+        CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
+    }
+}
+
 static void test_compaction_merges_small_segments_without_changing_answers(void)
 {
     struct dip_store_options o;
@@ -209,10 +219,7 @@ static void test_compaction_merges_small_segments_without_changing_answers(void)
     struct dip_flow f[600];
     make_flows(f, 600, 5);
     struct dip_errbuf eb;
-    for (int i = 0; i < 6; i++) {
-        dip_store_insert(s, f + i * 100, 100, NULL);
-        dip_store_seal(s, &eb);
-    }
+    insert_sealed(s, f, 100, 6);
     char *before = query_text(s, "//flow[@dport=443]", NULL);
     size_t merged = 0;
     CU_ASSERT_EQUAL(dip_store_compact(s, &merged, &eb), DIP_OK);
@@ -270,10 +277,7 @@ static void test_chunk_indexes_beside_segments(void)
     struct dip_flow f[900];
     make_flows(f, 900, 9);
     struct dip_errbuf eb;
-    for (int i = 0; i < 3; i++) {
-        dip_store_insert(s, f + i * 300, 300, NULL);
-        CU_ASSERT_EQUAL(dip_store_seal(s, &eb), DIP_OK);
-    }
+    insert_sealed(s, f, 300, 3);
     CU_ASSERT(exists("seg-000001.chunks.xml") && exists("seg-000002.chunks.xml") && exists("seg-000003.chunks.xml"));
     char *man = slurp("MANIFEST.xml");
     CU_ASSERT_PTR_NOT_NULL_FATAL(man);
