@@ -23,6 +23,7 @@
 #include "common/paths.h"
 #include "common/xmlsafe.h"
 #include "net/net.h"
+#include "route/authz.h"
 #include "route/map.h"
 #include "route/proto.h"
 
@@ -318,11 +319,13 @@ int dip_cmd_up(int argc, char **argv)
         dip_info("wrote %s: %zu nodes, %zu leaves per tank, %s strategy", mappath, m->nnodes, lo.leaves,
                  lo.strategy == DIP_MAP_RANDOM ? "random" : "structured");
     }
-    /* TLS: one certificate per node and one for clients and these commands */
-    const char **names = calloc(m->nnodes + 1, sizeof *names);
+    /* TLS: one certificate per node, naming its role, and one for clients and
+     * these commands (role client: queries and status, never records) */
+    struct dip_net_pki_name *names = calloc(m->nnodes + 1, sizeof *names);
     if (!names) { dip_map_free(m); return DIP_EXIT_FAIL; }
-    for (size_t i = 0; i < m->nnodes; i++) names[i] = m->nodes[i].name;
-    names[m->nnodes] = "client";
+    for (size_t i = 0; i < m->nnodes; i++)
+        names[i] = (struct dip_net_pki_name){ m->nodes[i].name, dip_authz_node_role(m, (int)i) };
+    names[m->nnodes] = (struct dip_net_pki_name){ "client", DIP_NET_ROLE_CLIENT };
     int rc = dip_net_pki_ensure(tlsdir, names, m->nnodes + 1, &eb);
     free(names);
     if (rc) { dip_error("%s", eb.msg); dip_map_free(m); return DIP_EXIT_FAIL; }

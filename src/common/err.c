@@ -63,6 +63,7 @@ const char *dip_err_name(int code)
     case DIP_EUNSUPP: return "EUNSUPP";
     case DIP_ETIMEOUT: return "ETIMEOUT";
     case DIP_EPROTO: return "EPROTO";
+    case DIP_EPERM: return "EPERM";
     default: return "EUNKNOWN";
     }
 }

@@ -22,6 +22,7 @@ enum dip_err {
     DIP_EUNSUPP = -10,  /* not supported here (e.g. SCTP on this kernel) */
     DIP_ETIMEOUT = -11, /* a wait ran out */
     DIP_EPROTO = -12,   /* a peer broke the protocol */
+    DIP_EPERM = -13,    /* the sender's role may not do this (authorization) */
 };
 
 /* A caller-owned buffer for a human-readable message about the last error.

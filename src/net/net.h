@@ -19,12 +19,32 @@ struct uv_loop_s;
 
 /* ---- the private CA and node certificates (PEM files, openssl-compatible) ---- */
 
+/* What a certificate's holder is, written in its subject as OU=ROLE and
+ * signed by the CA: nodes accept from a peer only the messages its role may
+ * send (src/route/authz.c). */
+#define DIP_NET_ROLE_LEAF "leaf"
+#define DIP_NET_ROLE_INDEXER "indexer"
+#define DIP_NET_ROLE_FRONT "front"         /* collector and access point */
+#define DIP_NET_ROLE_CLIENT "client"       /* queries and status, never data */
+#define DIP_NET_ROLE_BOOTSTRAP "bootstrap"
+#define DIP_NET_ROLE_MAX 16
+/* Returns: true when role is one of DIP_NET_ROLE_* (NULL is none). */
+bool dip_net_role_known(const char *role);
+
+/* One certificate to issue: its holder's name (the CN) and role (the OU). */
+struct dip_net_pki_name {
+    const char *name;
+    const char *role; /* one of DIP_NET_ROLE_* */
+};
+
 /* Makes sure dir holds ca.pem/ca.key (a new self-signed EC P-256 CA when
- * absent) and NAME.pem/NAME.key signed by it for each name not yet issued
- * (subject CN=NAME, SAN DNS:NAME, DNS:localhost, IP:127.0.0.1, IP:::1; both
- * client and server use). Keys are written mode 0600. Idempotent.
+ * absent) and NAME.pem/NAME.key signed by it for each name (subject
+ * CN=NAME, OU=ROLE; SAN DNS:NAME, DNS:localhost, IP:127.0.0.1, IP:::1; both
+ * client and server use). A name whose certificate is missing, or names
+ * another role (or none, as certificates made before roles did), gets a new
+ * key and certificate. Keys are written mode 0600. Idempotent.
  * Returns DIP_OK or DIP_EIO/DIP_EINVAL with eb filled. */
-int dip_net_pki_ensure(const char *dir, const char *const *names, size_t n, struct dip_errbuf *eb);
+int dip_net_pki_ensure(const char *dir, const struct dip_net_pki_name *names, size_t n, struct dip_errbuf *eb);
 
 /* TLS contexts of one process: its certificate and key, and the CA every peer
  * must be signed by. Server side requires a client certificate unless
@@ -152,6 +172,9 @@ void dip_net_link_set_callbacks(struct dip_net_link *l, const struct dip_net_lin
 const char *dip_net_link_peer(const struct dip_net_link *l);
 /* Returns: the peer certificate's CN, "" on plain links (borrowed). */
 const char *dip_net_link_peer_name(const struct dip_net_link *l);
+/* Returns: the peer certificate's role (its OU, a DIP_NET_ROLE_*), "" on
+ * plain links and for certificates without one (borrowed). */
+const char *dip_net_link_peer_role(const struct dip_net_link *l);
 /* Returns: true if the peer address is loopback (127.0.0.0/8, ::1). */
 bool dip_net_link_peer_is_loopback(const struct dip_net_link *l);
 /* Returns: true if the link runs TLS. */

@@ -85,6 +85,7 @@ struct dip_net_link {
     char peer[80];
     char host[64];                 /* as given to connect (for messages) */
     char peer_name[256];
+    char peer_role[DIP_NET_ROLE_MAX + 1];
     struct sockaddr_storage addr;
     uint8_t rbuf[65536];
     uint8_t pbuf[16384];           /* decrypted plaintext */

@@ -376,13 +376,20 @@ static void arm_idle(struct dip_net_link *l)
     else uv_timer_stop(&l->timer);
 }
 
-static void peer_name_from_cert(struct dip_net_link *l)
+/* Copies the subject's entry nid into out ("" when absent or not plain
+ * text: an embedded NUL would let a name pass for another). */
+static void subject_text(X509 *c, int nid, char *out, size_t cap)
+{
+    out[0] = 0;
+    int len = c ? X509_NAME_get_text_by_NID(X509_get_subject_name(c), nid, out, (int)cap) : -1;
+    if (len < 0 || strlen(out) != (size_t)len) out[0] = 0;
+}
+
+static void peer_identity_from_cert(struct dip_net_link *l)
 {
     X509 *c = SSL_get0_peer_certificate(l->ssl);
-    l->peer_name[0] = 0;
-    if (c && X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, l->peer_name,
-                                       (int)sizeof l->peer_name) < 0)
-        l->peer_name[0] = 0;
+    subject_text(c, NID_commonName, l->peer_name, sizeof l->peer_name);
+    subject_text(c, NID_organizationalUnitName, l->peer_role, sizeof l->peer_role);
 }
 
 /* Connected (plain) or handshake done (TLS): flush what was queued before,
@@ -391,7 +398,7 @@ static void link_opened(struct dip_net_link *l)
 {
     l->state = LINK_OPEN;
     uv_timer_stop(&l->timer);
-    if (l->ssl) peer_name_from_cert(l);
+    if (l->ssl) peer_identity_from_cert(l);
     struct pending *p = l->pend_head;
     l->pend_head = l->pend_tail = NULL;
     while (p) {
@@ -918,6 +925,7 @@ void dip_net_link_set_callbacks(struct dip_net_link *l, const struct dip_net_lin
 const char *dip_net_link_peer(const struct dip_net_link *l) { return l->peer; }
 
 const char *dip_net_link_peer_name(const struct dip_net_link *l) { return l->peer_name; }
+const char *dip_net_link_peer_role(const struct dip_net_link *l) { return l->peer_role; }
 
 bool dip_net_link_peer_is_loopback(const struct dip_net_link *l)
 {

@@ -1,6 +1,7 @@
 /* net_pki.c - the private CA of a dipstorage installation and the node
  * certificates it signs (EC P-256, SHA-256, 10 years), written as PEM files
- * that the openssl command line reads too. Every file is written to a
+ * that the openssl command line reads too. Each certificate names its holder
+ * (CN) and role (OU). Every file is written to a
  * temporary name and renamed, keys with mode 0600. */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,9 +104,10 @@ static int add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
     return ok;
 }
 
-/* Builds a certificate for key with subject CN=cn, signed by issuer_key (the
- * issuer is issuer_cert, or the certificate itself when NULL: self-signed). */
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer_cert, EVP_PKEY *issuer_key)
+/* Builds a certificate for key with subject CN=cn (and OU=role unless role
+ * is NULL), signed by issuer_key (the issuer is issuer_cert, or the
+ * certificate itself when NULL: self-signed). */
+static X509 *make_cert(const char *cn, const char *role, EVP_PKEY *key, X509 *issuer_cert, EVP_PKEY *issuer_key)
 {
     X509 *x = X509_new();
     BIGNUM *serial = BN_new();
@@ -118,6 +120,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer_cert, EVP_PKE
     ok = ok && X509_set_pubkey(x, key);
     X509_NAME *name = ok ? X509_get_subject_name(x) : NULL;
     ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+    if (role) ok = ok && X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)role, -1, -1, 0);
     ok = ok && X509_set_issuer_name(x, issuer_cert ? X509_get_subject_name(issuer_cert) : name);
     X509 *iss = issuer_cert ? issuer_cert : x;
     if (ok && !issuer_cert) {
@@ -142,6 +145,28 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer_cert, EVP_PKE
         return NULL;
     }
     return x;
+}
+
+bool dip_net_role_known(const char *role)
+{
+    static const char *const roles[] = { DIP_NET_ROLE_LEAF, DIP_NET_ROLE_INDEXER, DIP_NET_ROLE_FRONT,
+                                         DIP_NET_ROLE_CLIENT, DIP_NET_ROLE_BOOTSTRAP };
+    for (size_t i = 0; role && i < sizeof roles / sizeof *roles; i++)
+        if (strcmp(role, roles[i]) == 0) return true;
+    return false;
+}
+
+/* Returns: true when the certificate at path exists and names role as its OU. */
+static bool cert_has_role(const char *path, const char *role)
+{
+    BIO *b = BIO_new_file(path, "r");
+    X509 *c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    char ou[DIP_NET_ROLE_MAX + 1] = "";
+    int len = c ? X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_organizationalUnitName, ou, sizeof ou) : -1;
+    X509_free(c);
+    ERR_clear_error();
+    return len >= 0 && strcmp(ou, role) == 0;
 }
 
 static int check_name(const char *name, struct dip_errbuf *eb)
@@ -176,12 +201,12 @@ static int load_ca(const char *cert_path, const char *key_path, X509 **cert, EVP
 
 /* Generates a key and a certificate for cn and writes key then certificate
  * (so a certificate on disk always has its key). */
-static int issue(const char *cn, const char *cert_path, const char *key_path, X509 *ca, EVP_PKEY *ca_key,
-                 X509 **out_cert, EVP_PKEY **out_key, struct dip_errbuf *eb)
+static int issue(const char *cn, const char *role, const char *cert_path, const char *key_path, X509 *ca,
+                 EVP_PKEY *ca_key, X509 **out_cert, EVP_PKEY **out_key, struct dip_errbuf *eb)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (!key) return ssl_fail(eb, DIP_EIO, "cannot generate an EC key for", cn);
-    X509 *cert = make_cert(cn, key, ca, ca_key ? ca_key : key);
+    X509 *cert = make_cert(cn, role, key, ca, ca_key ? ca_key : key);
     if (!cert) {
         EVP_PKEY_free(key);
         return ssl_fail(eb, DIP_EIO, "cannot make the certificate for", cn);
@@ -198,12 +223,15 @@ static int issue(const char *cn, const char *cert_path, const char *key_path, X5
     return rc;
 }
 
-int dip_net_pki_ensure(const char *dir, const char *const *names, size_t n, struct dip_errbuf *eb)
+int dip_net_pki_ensure(const char *dir, const struct dip_net_pki_name *names, size_t n, struct dip_errbuf *eb)
 {
     if (!dir || !*dir) return dip_err_set(eb, DIP_EINVAL, "no PKI directory given");
     for (size_t i = 0; i < n; i++) {
-        int rc = check_name(names[i], eb);
+        int rc = check_name(names[i].name, eb);
         if (rc) return rc;
+        if (!dip_net_role_known(names[i].role))
+            return dip_err_set(eb, DIP_EINVAL, "certificate %s: unknown role \"%s\"", names[i].name,
+                               names[i].role ? names[i].role : "");
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) return dip_err_sys(eb, errno, "cannot create %s", dir);
     char cert_path[4096], key_path[4096];
@@ -213,16 +241,16 @@ int dip_net_pki_ensure(const char *dir, const char *const *names, size_t n, stru
     EVP_PKEY *ca_key = NULL;
     int rc;
     if (file_exists(cert_path) && file_exists(key_path)) rc = load_ca(cert_path, key_path, &ca, &ca_key, eb);
-    else rc = issue("dipstorage CA", cert_path, key_path, NULL, NULL, &ca, &ca_key, eb);
+    else rc = issue("dipstorage CA", NULL, cert_path, key_path, NULL, NULL, &ca, &ca_key, eb);
     for (size_t i = 0; rc == DIP_OK && i < n; i++) {
-        int a = snprintf(cert_path, sizeof cert_path, "%s/%s.pem", dir, names[i]);
-        int b = snprintf(key_path, sizeof key_path, "%s/%s.key", dir, names[i]);
+        int a = snprintf(cert_path, sizeof cert_path, "%s/%s.pem", dir, names[i].name);
+        int b = snprintf(key_path, sizeof key_path, "%s/%s.key", dir, names[i].name);
         if (a < 0 || b < 0 || (size_t)a >= sizeof cert_path || (size_t)b >= sizeof key_path) {
             rc = dip_err_set(eb, DIP_EINVAL, "path too long in %s", dir);
             break;
         }
-        if (file_exists(cert_path) && file_exists(key_path)) continue;
-        rc = issue(names[i], cert_path, key_path, ca, ca_key, NULL, NULL, eb);
+        if (file_exists(key_path) && cert_has_role(cert_path, names[i].role)) continue;
+        rc = issue(names[i].name, names[i].role, cert_path, key_path, ca, ca_key, NULL, NULL, eb);
     }
     X509_free(ca);
     EVP_PKEY_free(ca_key);

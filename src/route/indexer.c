@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route/authz.h"
 #include "xpath/xpath.h"
 
 #define INGEST_TIMEOUT_MS 30000u
@@ -64,9 +65,18 @@ struct query_op {
     bool done;
 };
 
+/* The highest batch a tank root took from one origin (dip_authz_seq_plausible). */
+struct origin_high {
+    char origin[DIP_MSG_ORIGIN_MAX + 1];
+    uint64_t high;
+};
+#define ORIGINS_MAX 64
+
 struct indexer {
     struct dip_node *node;
     int member;
+    struct origin_high origins[ORIGINS_MAX]; /* a tank root's; the map's collectors, far fewer */
+    size_t norigins;
     struct child *children;
     size_t nchildren;
     uint64_t next_id;
@@ -151,6 +161,45 @@ static void ingest_part_done(struct ingest_op *op, int rc, const char *why)
     free(op);
 }
 
+/* Returns: the slot of origin in a tank root's table, added when new; NULL
+ * when the table is full. */
+static struct origin_high *origin_slot(struct indexer *x, const char *origin)
+{
+    for (size_t i = 0; i < x->norigins; i++)
+        if (strcmp(x->origins[i].origin, origin) == 0) return &x->origins[i];
+    if (x->norigins == ORIGINS_MAX) return NULL;
+    struct origin_high *o = &x->origins[x->norigins++];
+    snprintf(o->origin, sizeof o->origin, "%s", origin);
+    o->high = 0;
+    return o;
+}
+
+/* A tank root refuses a batch whose seq jumps far past its origin's, and
+ * every indexer one holding records outside its range. Returns DIP_OK or
+ * DIP_EPERM with why. */
+static int admit_batch(struct indexer *x, const struct dip_msg_ingest *m, const struct dip_flow *flows, size_t n,
+                       char *why, size_t cap)
+{
+    const struct dip_map *map = x->node->map;
+    size_t first, outside = dip_authz_records_outside(map, x->member, flows, n, &first);
+    if (outside) return dip_authz_refuse_records(map, x->member, flows, n, outside, first, why, cap);
+    if (map->members[x->member].parent >= 0) return DIP_OK;
+    struct origin_high *o = origin_slot(x, m->origin);
+    if (!o) {
+        snprintf(why, cap, "batch of origin %s refused: a tank root follows at most %d origins", m->origin,
+                 ORIGINS_MAX);
+        return DIP_EPERM;
+    }
+    if (!dip_authz_seq_plausible(o->high, m->seq)) {
+        snprintf(why, cap, "batch %s/%llu refused: %llu batches past the highest taken from %s (%llu)", m->origin,
+                 (unsigned long long)m->seq, (unsigned long long)(m->seq - o->high), m->origin,
+                 (unsigned long long)o->high);
+        return DIP_EPERM;
+    }
+    if (m->seq > o->high) o->high = m->seq;
+    return DIP_OK;
+}
+
 static void on_ingest(struct indexer *x, struct node_peer *p, const struct dip_net_frame *f)
 {
     struct dip_errbuf eb = { { 0 } };
@@ -159,7 +208,10 @@ static void on_ingest(struct indexer *x, struct node_peer *p, const struct dip_n
     size_t n = 0;
     int rc = dip_msg_ingest_decode(f->payload, f->len, &m, &eb);
     if (!rc && m.batch_len) rc = dip_batch_decode(m.batch, m.batch_len, 1u << 20, &flows, &n, &eb);
+    if (!rc && (rc = admit_batch(x, &m, flows, n, eb.msg, sizeof eb.msg)))
+        node_log_refusal(x->node, p->link ? dip_net_link_peer(p->link) : "?", eb.msg);
     if (rc) {
+        free(flows);
         node_peer_error(p, f->id, rc, 0, eb.msg);
         return;
     }

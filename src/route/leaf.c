@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "route/authz.h"
 #include "xpath/xpath.h"
 
 enum op_kind { OP_INGEST, OP_QUERY };
@@ -176,6 +177,23 @@ int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb)
 
 /* ---- on the worker thread ---- */
 
+/* A leaf stores only records of its own range, and as a tank root (a tank
+ * of one leaf) refuses a seq far past its origin's highest, as a root
+ * indexer does (authz.h). Returns DIP_OK or DIP_EPERM with eb. */
+static int admit_batch(struct leaf *l, const struct dip_msg_ingest *m, const struct dip_flow *flows, size_t n,
+                       struct dip_errbuf *eb)
+{
+    const struct dip_map *map = l->node->map;
+    int mi = l->node->member;
+    size_t first, outside = dip_authz_records_outside(map, mi, flows, n, &first);
+    if (outside) return dip_authz_refuse_records(map, mi, flows, n, outside, first, eb->msg, sizeof eb->msg);
+    uint64_t high = map->members[mi].parent < 0 ? dip_store_batch_high(l->store, m->origin) : 0;
+    if (dip_authz_seq_plausible(high, m->seq)) return DIP_OK;
+    return dip_err_set(eb, DIP_EPERM, "batch %s/%llu refused: %llu batches past the highest stored from %s (%llu)",
+                       m->origin, (unsigned long long)m->seq, (unsigned long long)(m->seq - high), m->origin,
+                       (unsigned long long)high);
+}
+
 static void do_ingest(struct leaf *l, struct op *o)
 {
     struct dip_msg_ingest m;
@@ -184,6 +202,7 @@ static void do_ingest(struct leaf *l, struct op *o)
     bool dup = false;
     o->rc = dip_msg_ingest_decode(o->payload, o->len, &m, &o->eb);
     if (!o->rc && m.batch_len) o->rc = dip_batch_decode(m.batch, m.batch_len, 1u << 20, &flows, &n, &o->eb);
+    if (!o->rc) o->rc = admit_batch(l, &m, flows, n, &o->eb);
     if (!o->rc) o->rc = dip_store_insert_batch_deferred(l->store, m.origin, m.seq, flows, n, &dup, &o->eb);
     free(flows);
     if (!o->rc) {
@@ -424,9 +443,9 @@ static void group_reply(struct leaf *l, int sync_rc, const char *why)
         dip_dynbuf_reset(&o->reply);
         dip_msg_status_encode(&o->reply, o->rc, 0, o->rc ? o->eb.msg : (o->duplicate ? "duplicate" : "stored"));
         if (!l->closing) node_peer_reply(o->peer, DIP_MSG_ACK, o->id, o->reply.data, o->reply.len, NULL, 0);
-        if (o->rc)
-            dip_node_log(l->node, 2, "ingest from %s failed: %s",
-                         o->peer->link ? dip_net_link_peer(o->peer->link) : "?", o->eb.msg);
+        const char *peer = o->peer->link ? dip_net_link_peer(o->peer->link) : "?";
+        if (o->rc == DIP_EPERM) node_log_refusal(l->node, peer, o->eb.msg);
+        else if (o->rc) dip_node_log(l->node, 2, "ingest from %s failed: %s", peer, o->eb.msg);
         op_free(o);
     }
     l->group_tail = NULL;

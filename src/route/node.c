@@ -1,9 +1,11 @@
 /* node.c - a node of the storage network: map, TLS identity, the link
- * listener, and dispatch of incoming frames to the node's tank role (leaf.c,
- * indexer.c). STATUS is answered here for every role. */
+ * listener, the check of every incoming frame against its sender's role
+ * (authz.h), and dispatch to the node's tank role (leaf.c, indexer.c).
+ * STATUS is answered here for every role. */
 #include "route/node_int.h"
 
 #include "common/paths.h"
+#include "route/authz.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,8 +57,9 @@ void node_peer_error(struct node_peer *p, uint64_t id, int code, uint32_t column
 static int status_reply(struct dip_node *n, struct dip_dynbuf *out)
 {
     const struct dip_map_node *me = &n->map->nodes[n->self];
-    int rc = dip_dynbuf_printf(out, "<node name=\"%s\" address=\"%s:%d\" uptime-ms=\"%llu\"", me->name, me->host,
-                               me->port, (unsigned long long)(node_now_ms() - n->started_ms));
+    int rc = dip_dynbuf_printf(out, "<node name=\"%s\" address=\"%s:%d\" uptime-ms=\"%llu\" refused=\"%llu\"",
+                               me->name, me->host, me->port, (unsigned long long)(node_now_ms() - n->started_ms),
+                               (unsigned long long)n->refused);
     if (!rc && n->member >= 0) {
         const struct dip_map_member *mm = &n->map->members[n->member];
         char attrs[512];
@@ -72,11 +75,40 @@ static int status_reply(struct dip_node *n, struct dip_dynbuf *out)
     return rc;
 }
 
+/* Logs a refusal: every one while they are few, then one in 1000, so that a
+ * flood of forged frames cannot fill the log. */
+void node_log_refusal(struct dip_node *n, const char *peer, const char *why)
+{
+    n->refused++;
+    if (n->refused <= 100 || n->refused % 1000 == 0)
+        dip_node_log(n, 2, "%s: %s (%llu refused so far)", peer, why, (unsigned long long)n->refused);
+}
+
+/* Checks the frame against its sender's role (authz.h); an INGEST's origin
+ * too. Answers a refusal itself. Returns: true when the frame may go on. */
+static bool authorized(struct dip_node *n, struct node_peer *p, const struct dip_net_frame *f)
+{
+    struct dip_authz_peer who = { dip_net_link_peer_name(p->link), dip_net_link_peer_role(p->link) };
+    char why[400];
+    int rc = dip_authz_frame(n->map, n->self, &who, f->type, why, sizeof why);
+    if (!rc && f->type == DIP_MSG_INGEST) {
+        struct dip_msg_ingest m;
+        struct dip_errbuf eb = { { 0 } };
+        if (dip_msg_ingest_decode(f->payload, f->len, &m, &eb) == DIP_OK)
+            rc = dip_authz_origin(n->map, n->self, &who, m.origin, why, sizeof why);
+    }
+    if (!rc) return true;
+    node_log_refusal(n, dip_net_link_peer(p->link), why);
+    node_peer_error(p, f->id, rc, 0, why);
+    return false;
+}
+
 static void on_frame(struct dip_net_link *l, const struct dip_net_frame *f, void *ctx)
 {
     struct node_peer *p = ctx;
     struct dip_node *n = p->node;
     (void)l;
+    if (!authorized(n, p, f)) return;
     if (f->type == DIP_MSG_PING) {
         node_peer_reply(p, DIP_MSG_PONG, f->id, NULL, 0, NULL, 0);
         return;

@@ -42,10 +42,13 @@ struct dip_node {
     int (*status_hook)(void *ctx, struct dip_dynbuf *out);
     void *status_ctx;
     struct node_peer *peers;   /* open accepted links */
+    uint64_t refused;          /* frames and records refused: a sender's role, origin or range */
     bool closing;
 };
 
 uint64_t node_now_ms(void);
+/* Counts and logs (rate-limited) a refused frame or batch from peer. */
+void node_log_refusal(struct dip_node *n, const char *peer, const char *why);
 
 int leaf_open(struct dip_node *n, struct leaf **out, struct dip_errbuf *eb);
 void leaf_on_frame(struct leaf *l, struct node_peer *p, const struct dip_net_frame *f);

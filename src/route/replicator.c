@@ -35,6 +35,7 @@ struct sender {
     uint8_t done[DIP_REPLICATOR_WINDOW * 4]; /* acks beyond `acked`, by seq - acked - 1 */
     size_t inflight;
     uint64_t errors;
+    uint64_t refused;        /* batches the tank refused (DIP_EPERM: this front's role, origin or records) */
     char last_error[256];
 };
 
@@ -145,6 +146,7 @@ static void on_frame(struct dip_net_link *l, const struct dip_net_frame *f, void
         s->last_error[0] = 0;
         pump(s);
     } else if (gen == (s->gen & 0xffffff)) {
+        if (code == DIP_EPERM) s->refused++;
         go_back(s, msg);
     }
 }
@@ -449,10 +451,12 @@ int dip_replicator_status_xml(const struct dip_replicator *r, struct dip_dynbuf 
                                (unsigned long long)last, (unsigned long long)bytes);
     for (size_t i = 0; i < r->nsenders && !rc; i++) {
         const struct sender *s = &r->senders[i];
-        rc = dip_dynbuf_printf(out, "<sender tank=\"%s\" acked=\"%llu\" behind=\"%llu\" up=\"%s\" errors=\"%llu\"/>",
+        rc = dip_dynbuf_printf(out,
+                               "<sender tank=\"%s\" acked=\"%llu\" behind=\"%llu\" up=\"%s\" errors=\"%llu\""
+                               " refused-batches=\"%llu\"/>",
                                dip_tank_key_name((enum dip_tank_key)s->tank), (unsigned long long)s->acked,
                                (unsigned long long)(last - s->acked), s->up ? "true" : "false",
-                               (unsigned long long)s->errors);
+                               (unsigned long long)s->errors, (unsigned long long)s->refused);
     }
     if (!rc) rc = dip_dynbuf_addstr(out, "</replicator>");
     return rc;

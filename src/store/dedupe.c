@@ -74,6 +74,13 @@ bool dip_dedupe_seen(const struct dip_dedupe *d, const char *origin, uint64_t se
     return i >= DIP_STORE_DEDUPE_WINDOW || bit_get(o, i);
 }
 
+uint64_t dip_dedupe_high(const struct dip_dedupe *d, const char *origin)
+{
+    bool found;
+    size_t at = find(d, origin, &found);
+    return found ? d->origins[d->by_name[at]].high : 0;
+}
+
 int dip_dedupe_reserve(struct dip_dedupe *d, const char *origin)
 {
     bool found;

@@ -262,6 +262,11 @@ int dip_store_insert_batch_deferred(struct dip_store *s, const char *origin, uin
     return insert_tagged(s, origin, seq, flows, n, duplicate, true, eb);
 }
 
+uint64_t dip_store_batch_high(const struct dip_store *s, const char *origin)
+{
+    return dip_dedupe_high(&s->man.dedupe, origin);
+}
+
 int dip_store_sync(const struct dip_store *s, struct dip_errbuf *eb)
 {
     if (s->opt.sync && fdatasync(s->wal.fd) != 0) return dip_err_sys(eb, errno, "fsync WAL %s", s->wal.path);

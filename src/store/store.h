@@ -147,6 +147,8 @@ int dip_store_insert_batch(struct dip_store *s, const char *origin, uint64_t seq
  * Several deferred inserts share one dip_store_sync (group commit). */
 int dip_store_insert_batch_deferred(struct dip_store *s, const char *origin, uint64_t seq,
                                     const struct dip_flow *flows, size_t n, bool *duplicate, struct dip_errbuf *eb);
+/* Returns: the highest batch seq stored from origin (0: none). */
+uint64_t dip_store_batch_high(const struct dip_store *s, const char *origin);
 
 /* Makes every insert so far durable (fdatasync of the WAL). Touches only the
  * WAL file, so it may run on another thread while a query uses the store,

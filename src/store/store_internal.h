@@ -150,6 +150,8 @@ struct dip_dedupe {
 bool dip_dedupe_origin_valid(const char *name);
 /* Returns: true when batch seq of origin counts as stored. */
 bool dip_dedupe_seen(const struct dip_dedupe *d, const char *origin, uint64_t seq);
+/* Returns: the highest seq stored from origin, 0 when none. */
+uint64_t dip_dedupe_high(const struct dip_dedupe *d, const char *origin);
 /* Makes room so that the next dip_dedupe_mark of origin cannot fail.
  * Returns DIP_OK, DIP_ENOMEM or DIP_ERANGE (DIP_DEDUPE_MAX_ORIGINS reached). */
 int dip_dedupe_reserve(struct dip_dedupe *d, const char *origin);

@@ -46,8 +46,9 @@ static int suite_init(void)
     snprintf(pki_dir, sizeof pki_dir, "/tmp/dip_net_XXXXXX");
     snprintf(evil_dir, sizeof evil_dir, "/tmp/dip_net_evil_XXXXXX");
     if (!mkdtemp(pki_dir) || !mkdtemp(evil_dir)) return -1;
-    static const char *const names[] = { "server", "client" };
-    static const char *const evil[] = { "evil" };
+    static const struct dip_net_pki_name names[] = { { "server", DIP_NET_ROLE_LEAF },
+                                                     { "client", DIP_NET_ROLE_CLIENT } };
+    static const struct dip_net_pki_name evil[] = { { "evil", DIP_NET_ROLE_FRONT } };
     struct dip_errbuf eb = { "" };
     if (dip_net_pki_ensure(pki_dir, names, 2, &eb) != DIP_OK) return -1;
     if (dip_net_pki_ensure(evil_dir, evil, 1, &eb) != DIP_OK) return -1;
@@ -277,8 +278,13 @@ static void test_pki_ensure_issues_signed_certs_and_is_idempotent(void)
     CU_ASSERT_EQUAL(X509_check_ip_asc(srv, "::1", 0), 1);
     CU_ASSERT_EQUAL(X509_check_host(srv, "server", 0, 0, NULL), 1);
 
+    char ou[32] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(srv), NID_organizationalUnitName, ou, sizeof ou);
+    CU_ASSERT_STRING_EQUAL(ou, DIP_NET_ROLE_LEAF);
+
     /* Idempotent: existing files stay, a new name is added under the same CA. */
-    static const char *const names[] = { "server", "client", "third" };
+    static const struct dip_net_pki_name names[] = {
+        { "server", DIP_NET_ROLE_LEAF }, { "client", DIP_NET_ROLE_CLIENT }, { "third", DIP_NET_ROLE_INDEXER } };
     struct dip_errbuf eb = { "" };
     CU_ASSERT_EQUAL_FATAL(dip_net_pki_ensure(pki_dir, names, 3, &eb), DIP_OK);
     X509 *srv2 = read_cert(pki_dir, "server.pem"), *third = read_cert(pki_dir, "third.pem");
@@ -288,9 +294,22 @@ static void test_pki_ensure_issues_signed_certs_and_is_idempotent(void)
     CU_ASSERT_EQUAL(X509_verify(third, ca_pub), 1);
     CU_ASSERT_NOT_EQUAL(ASN1_INTEGER_cmp(X509_get0_serialNumber(srv), X509_get0_serialNumber(third)), 0);
 
-    static const char *const bad[] = { "../x" };
+    static const struct dip_net_pki_name bad[] = { { "../x", DIP_NET_ROLE_LEAF } };
     CU_ASSERT_EQUAL(dip_net_pki_ensure(pki_dir, bad, 1, &eb), DIP_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "../x"));
+    static const struct dip_net_pki_name no_role[] = { { "fourth", "root" } };
+    CU_ASSERT_EQUAL(dip_net_pki_ensure(pki_dir, no_role, 1, &eb), DIP_EINVAL);
+
+    /* A certificate naming another role is issued anew (same CA, new key). */
+    static const struct dip_net_pki_name moved[] = { { "third", DIP_NET_ROLE_LEAF } };
+    CU_ASSERT_EQUAL_FATAL(dip_net_pki_ensure(pki_dir, moved, 1, &eb), DIP_OK);
+    X509 *third2 = read_cert(pki_dir, "third.pem");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(third2);
+    X509_NAME_get_text_by_NID(X509_get_subject_name(third2), NID_organizationalUnitName, ou, sizeof ou);
+    CU_ASSERT_STRING_EQUAL(ou, DIP_NET_ROLE_LEAF);
+    CU_ASSERT_EQUAL(X509_verify(third2, ca_pub), 1);
+    CU_ASSERT_NOT_EQUAL(X509_cmp(third, third2), 0);
+    X509_free(third2);
     X509_free(ca);
     X509_free(srv);
     X509_free(srv2);
@@ -304,6 +323,7 @@ struct side {
     int opened, closed, code, frames, accepted;
     char msg[512];
     char name[64];
+    char role[32];
     bool tls_seen[4];
     size_t bytes;        /* payload bytes seen */
     bool bad_payload;
@@ -351,6 +371,7 @@ static void srv_accept(struct dip_net_link *l, void *ctx)
     if (s->accepted < 4) s->tls_seen[s->accepted] = dip_net_link_is_tls(l);
     s->accepted++;
     snprintf(s->name, sizeof s->name, "%s", dip_net_link_peer_name(l));
+    snprintf(s->role, sizeof s->role, "%s", dip_net_link_peer_role(l));
     CU_ASSERT(dip_net_link_peer_is_loopback(l));
     if (s->idle_ms) dip_net_link_set_idle_timeout(l, s->idle_ms);
     if (s->pause) dip_net_link_pause(l, true);
@@ -370,6 +391,7 @@ static void cli_open(struct dip_net_link *l, void *ctx)
     struct side *s = ctx;
     s->opened++;
     snprintf(s->name, sizeof s->name, "%s", dip_net_link_peer_name(l));
+    snprintf(s->role, sizeof s->role, "%s", dip_net_link_peer_role(l));
 }
 
 static void cli_drain(struct dip_net_link *l, void *ctx)
@@ -462,6 +484,7 @@ static void echo_round_trip(enum dip_net_listen_mode mode, bool client_tls, size
     if (client_tls) {
         CU_ASSERT_STRING_EQUAL(cli.name, "server");
         CU_ASSERT_STRING_EQUAL(srv.name, "client");
+        CU_ASSERT_STRING_EQUAL(srv.role, DIP_NET_ROLE_CLIENT);
     } else {
         CU_ASSERT_STRING_EQUAL(cli.name, "");
         CU_ASSERT_STRING_EQUAL(srv.name, "");
