@@ -15,6 +15,13 @@
 
 #define MAX_DEPTH DIP_STORE_PATH_MAX
 
+/* How deep each kind of index nests (dip_store_index_path, ARCHITECTURE 4):
+ * one `p` for a port, one `o` per IPv4 octet, `v6` and eight `g` groups. A
+ * start tag past its key's depth is refused where it is read: path_range's
+ * shifts and offsets, and the arrays below, hold only for these depths. */
+enum { PORT_DEPTH = 1, V4_DEPTH = 4, V6_DEPTH = 9 };
+_Static_assert(V6_DEPTH <= MAX_DEPTH && V4_DEPTH <= MAX_DEPTH, "index paths fit the decoder's arrays");
+
 static inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
 /* A canonical decimal (no sign, no leading zero) of at most max. */
@@ -271,7 +278,10 @@ static const char *parse_flow(const char *p, const char *end, struct dip_flow *f
     return p + 2;
 }
 
-/* The range of keys under an index path (depth elements of names/vals). */
+/* The range of keys under an index path (depth elements of names/vals), depth
+ * at least 1 and at most its key's (PORT_DEPTH, V4_DEPTH, V6_DEPTH), values
+ * within their element's range (255 for `o`, 65535 for `g` and `p`): the
+ * decoder checks both as it reads each start tag. */
 static void path_range(bool ports, const char *const *names, const int *vals, int depth, struct dip_u128 *lo,
                        struct dip_u128 *hi)
 {
@@ -307,7 +317,7 @@ static void path_range(bool ports, const char *const *names, const int *vals, in
  * the position after the end tag, or NULL when the text ends first. */
 static const char *skip_subtree(const char *p, const char *end)
 {
-    int d = 1;
+    size_t d = 1; /* open elements: as many as the text has bytes, not bounded by int */
     while (p < end && (p = memchr(p, '<', (size_t)(end - p)))) {
         if (++p >= end) return NULL;
         if (*p == '/') {
@@ -406,13 +416,14 @@ int dip_chunk_decode_spans(enum dip_tank_key key, const char *text, size_t len, 
             (*n)++;
             continue;
         }
-        /* start tag of an index element: <o v="N">, <g v="N">, <p v="N"> or <v6> */
-        if (depth == MAX_DEPTH) goto refuse;
+        /* start tag of an index element: <o v="N">, <g v="N">, <p v="N"> or
+         * <v6>, no deeper than the key's path (damage may nest them on) */
         const char *name;
-        int max;
+        int max, limit;
         if (ports) {
             name = "p";
             max = 65535;
+            limit = PORT_DEPTH;
         } else if (depth == 0 && end - p >= 3 && memcmp(p, "v6>", 3) == 0) {
             names[depth] = "v6";
             vals[depth] = -1;
@@ -422,10 +433,13 @@ int dip_chunk_decode_spans(enum dip_tank_key key, const char *text, size_t len, 
         } else if (depth > 0 && names[0][0] == 'v') {
             name = "g";
             max = 65535;
+            limit = V6_DEPTH;
         } else {
             name = "o";
             max = 255;
+            limit = V4_DEPTH;
         }
+        if (depth >= limit) goto refuse;
         if (end - p < 6 || p[0] != name[0] || memcmp(p + 1, " v=\"", 4) != 0) goto refuse;
         p += 5;
         const char *v = p;

@@ -236,6 +236,72 @@ static void test_non_canonical_text_is_left_to_libxml2(void)
                            REST "</o></o></o></o>"), DIP_EAGAIN);
 }
 
+/* A filter that keeps the first `keep` subtrees it is asked about and drops
+ * the rest: with keep = the key's depth, a damaged chunk's path is kept as
+ * far as a record's may go and whatever is nested deeper is skipped. */
+struct keep_first {
+    size_t keep, calls;
+};
+static bool keep_first(void *ctx, struct dip_u128 lo, struct dip_u128 hi)
+{
+    struct keep_first *k = ctx;
+    CU_ASSERT(u128_cmp(lo, hi) <= 0);
+    return k->calls++ < k->keep;
+}
+
+#define FLOW4 "<flow src=\"10.0.0.1\" dst=\"10.0.0.2\" sport=\"1\" " REST
+#define FLOW6 "<flow src=\"2001:db8::1\" dst=\"10.0.0.2\" sport=\"1\" " REST
+#define V4PATH "<o v=\"10\"><o v=\"0\"><o v=\"0\"><o v=\"1\">"
+#define V6PATH "<v6><g v=\"8193\"><g v=\"3512\"><g v=\"0\"><g v=\"0\"><g v=\"0\"><g v=\"0\"><g v=\"0\"><g v=\"1\">"
+
+/* A damaged chunk whose index nests deeper than its key allows (a fifth
+ * octet, a ninth IPv6 group, a port under a port) is refused, whether
+ * decoded whole, through a filter that reads or skips the extra level, or
+ * as a first part: never taken for an empty subtree, and no key range is
+ * computed for a path the key cannot have (a negative shift before). */
+static void test_index_deeper_than_its_key_is_refused(void)
+{
+    static const struct {
+        enum dip_tank_key key;
+        size_t filter_calls; /* how many index elements a record's path asks the filter about */
+        const char *text;
+    } cases[] = {
+        { DIP_KEY_SRC, 4, V4PATH "<o v=\"7\">" FLOW4 "</o></o></o></o></o>" },
+        { DIP_KEY_SRC, 4, V4PATH "<o v=\"7\"><o v=\"7\"><o v=\"7\"><o v=\"7\"><o v=\"7\">" FLOW4
+                          "</o></o></o></o></o></o></o></o></o>" },
+        { DIP_KEY_DST, 4, "<o v=\"10\"><o v=\"0\"><o v=\"0\"><o v=\"2\"><o v=\"0\"></o></o></o></o></o>" },
+        { DIP_KEY_SRC, 8, V6PATH "<g v=\"5\">" FLOW6 "</g></g></g></g></g></g></g></g></g></v6>" },
+        { DIP_KEY_SPORT, 1, "<p v=\"1\"><p v=\"1\">" FLOW4 "</p></p>" },
+        { DIP_KEY_SPORT, 1, "<p v=\"1\"><p v=\"2\"><p v=\"3\"></p></p></p>" },
+        { DIP_KEY_DPORT, 1, "<p v=\"2\"><p v=\"2\">" FLOW4 "</p></p>" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *text = cases[c].text;
+        for (int mode = 0; mode < 5; mode++) {
+            /* 0: whole; 1, 2: keep all / drop past the key's depth; 3, 4: the same as a first part */
+            struct keep_first k = { mode % 2 ? SIZE_MAX : cases[c].filter_calls, 0 };
+            struct dip_chunk_filter flt = { keep_first, &k, mode >= 3 };
+            struct dip_flow *f = NULL;
+            size_t n = 0, cap = 0;
+            int rc = dip_chunk_decode(cases[c].key, text, strlen(text), mode ? &flt : NULL, &f, &n, &cap);
+            if (rc != DIP_EAGAIN) fprintf(stderr, "case %zu mode %d: %d, %zu records\n", c, mode, rc, n);
+            CU_ASSERT_EQUAL(rc, DIP_EAGAIN);
+            CU_ASSERT_EQUAL(n, 0);
+            free(f);
+        }
+    }
+    /* the same paths at the key's own depth decode: only the extra level is refused */
+    struct dip_flow *f = NULL;
+    size_t n = 0, cap = 0;
+    const char *v4 = V4PATH FLOW4 "</o></o></o></o>", *v6 = V6PATH FLOW6 "</g></g></g></g></g></g></g></g></v6>",
+               *port = "<p v=\"1\">" FLOW4 "</p>";
+    CU_ASSERT_EQUAL(dip_chunk_decode(DIP_KEY_SRC, v4, strlen(v4), NULL, &f, &n, &cap), DIP_OK);
+    CU_ASSERT_EQUAL(dip_chunk_decode(DIP_KEY_SRC, v6, strlen(v6), NULL, &f, &n, &cap), DIP_OK);
+    CU_ASSERT_EQUAL(dip_chunk_decode(DIP_KEY_SPORT, port, strlen(port), NULL, &f, &n, &cap), DIP_OK);
+    CU_ASSERT_EQUAL(n, 3);
+    free(f);
+}
+
 static const char *const accepted[] = {
     "//flow",
     "//flow[@src = '10.0.0.3']",
@@ -372,6 +438,7 @@ int dip_suite_store_fast(void)
     T(test_chunk_text_decodes_to_the_records_written);
     T(test_chunk_filter_decodes_only_the_kept_subtrees);
     T(test_non_canonical_text_is_left_to_libxml2);
+    T(test_index_deeper_than_its_key_is_refused);
     T(test_fast_evaluator_agrees_with_libxml2);
     T(test_marked_tree_points_back_to_records);
 #undef T
