@@ -28,6 +28,7 @@
 
 #include "common/xmlsafe.h"
 #include "fast.h"
+#include "watch.h"
 
 /* A prefilter: records whose field lies outside the ranges cannot match. */
 struct prefilter {
@@ -64,7 +65,7 @@ struct query_run {
     bool cache;                      /* keep parsed chunks: the query is selective on the key */
     bool narrow;                     /* the query constrains the tank key: decode only its subtrees */
     struct dip_u128 key_min, key_max; /* with narrow: the smallest and largest keys it can select */
-    struct timespec deadline;
+    uint64_t started_ms, deadline_ms; /* dip_store_clock_ms() times: the query stops at the deadline */
     struct dip_dynbuf text;          /* inflated chunk text for libxml2, reused */
     uint64_t chunks_read, chunks_skipped;
     const struct dip_active_run *runs; /* the active part as sorted runs */
@@ -72,6 +73,7 @@ struct query_run {
     struct prefetched *pre;          /* chunks read ahead on two threads, by (seg, chunk) */
     size_t npre;
     atomic_size_t pre_next;          /* the next of them to read */
+    bool timed_out;                  /* an evaluation was stopped at the deadline */
     struct dip_errbuf *eb;
 };
 
@@ -88,11 +90,21 @@ struct source {
     bool done;
 };
 
-static bool past_deadline(const struct query_run *r)
+/* ---- deadlines ----
+ * A query stops at its deadline: the caller's (a leaf's: its requester's;
+ * the access point's: its client's) or max_query_seconds after it started,
+ * whichever comes first. Our loops look at the clock per chunk (a few
+ * hundred records) and every DEADLINE_EVERY records they pass on; libxml2's
+ * evaluations are stopped from outside (watch.c). A query that reaches its
+ * deadline fails with DIP_ETIMEOUT, never with a partial answer. */
+#define DEADLINE_EVERY 4096
+
+static bool past_deadline(const struct query_run *r) { return dip_store_clock_ms() >= r->deadline_ms; }
+
+static int timeout_err(const struct query_run *r, struct dip_errbuf *eb)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > r->deadline.tv_sec || (now.tv_sec == r->deadline.tv_sec && now.tv_nsec > r->deadline.tv_nsec);
+    return dip_err_set(eb, DIP_ETIMEOUT, "query ran past its deadline (%.1f s after it started)",
+                       (double)(r->deadline_ms - r->started_ms) / 1e3);
 }
 
 /* The records of active chunk i: a slice of a sorted run, within the
@@ -321,8 +333,7 @@ static void prefetch_one(struct query_run *r, struct prefetched *p)
 {
     const struct dip_segment *seg = &r->s->man.segs[p->seg];
     if (past_deadline(r)) {
-        p->rc = dip_err_set(&p->eb, DIP_ETIMEOUT, "query ran past its time limit of %.1f s",
-                            r->s->opt.max_query_seconds);
+        p->rc = timeout_err(r, &p->eb);
         return;
     }
     p->rc = dip_segment_read_chunk_until(r->s->seg_fds[p->seg], seg->file, &seg->chunks[p->chunk], &p->text,
@@ -532,6 +543,7 @@ static bool may_select(const struct query_run *r, const struct dip_flow *f)
 
 static int push_flow(struct source *src, const struct dip_flow *f, const struct dip_text_span *span);
 static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc);
+static int eval_failed(struct query_run *r);
 
 /* Evaluates the query on the records of one chunk: selected flows go to out
  * (node-set shapes), numbers add to *num, booleans or into *any. Returns
@@ -580,7 +592,7 @@ static int eval_records(struct query_run *r, const struct dip_flow *f, const str
     if (!doc) return dip_err_set(r->eb, DIP_ENOMEM, "no memory for a tree of %zu records", r->ncand);
     xmlXPathObjectPtr obj = eval_on(r, doc);
     int rc = DIP_OK;
-    if (!obj) rc = dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+    if (!obj) rc = eval_failed(r);
     else if (r->shape == DIP_XPATH_BOOLEAN) *any = xmlXPathCastToBoolean(obj);
     else if (r->shape != DIP_XPATH_FLOWS) *num += xmlXPathCastToNumber(obj);
     else if (obj->type != XPATH_NODESET) rc = DIP_EAGAIN;
@@ -627,14 +639,26 @@ static int chunk_doc(struct query_run *r, const struct source *src, size_t i, xm
     return DIP_OK;
 }
 
+/* Evaluates the query on doc, stopped at the deadline. Returns: new
+ * (xmlXPathFreeObject), or NULL: then eval_failed says why. */
 static xmlXPathObjectPtr eval_on(struct query_run *r, xmlDocPtr doc)
 {
     xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
     if (!ctx) return NULL;
     ctx->node = (xmlNodePtr)doc;
+    struct dip_watch w;
+    dip_watch_begin(&w, ctx, r->deadline_ms);
     xmlXPathObjectPtr obj = xmlXPathCompiledEval(r->comp, ctx);
+    if (dip_watch_end(&w) && !obj) r->timed_out = true;
     xmlXPathFreeContext(ctx);
     return obj;
+}
+
+/* The error of an evaluation that returned NULL: the deadline, or libxml2. */
+static int eval_failed(struct query_run *r)
+{
+    if (r->timed_out || past_deadline(r)) return timeout_err(r, r->eb);
+    return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
 }
 
 static int push_flow(struct source *src, const struct dip_flow *f, const struct dip_text_span *span)
@@ -676,8 +700,7 @@ static int next_chunk(struct query_run *r, struct source *src, struct chunk_view
             r->chunks_skipped++;
             continue;
         }
-        if (past_deadline(r)) return dip_err_set(r->eb, DIP_ETIMEOUT, "query ran past its time limit of %.1f s",
-                                                 r->s->opt.max_query_seconds);
+        if (past_deadline(r)) return timeout_err(r, r->eb);
         r->chunks_read++;
         memset(v, 0, sizeof *v);
         int rc = chunk_records(r, src, i, &v->flows, &v->n, &v->spans);
@@ -700,7 +723,7 @@ static int tree_fill(struct query_run *r, struct source *src, xmlDocPtr doc)
 {
     if (!r->q) return dip_tree_collect(doc, &src->flows, &src->n, &src->cap, r->eb);
     xmlXPathObjectPtr obj = eval_on(r, doc);
-    if (!obj) return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+    if (!obj) return eval_failed(r);
     int rc = obj->type != XPATH_NODESET ? DIP_EAGAIN : DIP_OK;
     for (int k = 0; !rc && obj->nodesetval && k < obj->nodesetval->nodeNr; k++) {
         xmlNodePtr node = obj->nodesetval->nodeTab[k];
@@ -791,7 +814,11 @@ static int merge_sources(struct query_run *r, emit_fn fn, void *ctx)
         if (!rc && !srcs[i].done) heap[n++] = i;
     }
     for (size_t i = n / 2; i-- > 0;) sift_down(heap, n, i, srcs, key);
-    while (!rc && n) {
+    for (size_t emitted = 0; !rc && n; emitted++) {
+        if (emitted % DEADLINE_EVERY == DEADLINE_EVERY - 1 && past_deadline(r)) {
+            rc = timeout_err(r, r->eb);
+            break;
+        }
         struct source *best = &srcs[heap[0]];
         const struct dip_text_span *sp = &best->spans[best->pos];
         rc = fn(ctx, &best->flows[best->pos], sp->len ? (const char *)best->text.data + sp->off : NULL, sp->len);
@@ -832,7 +859,7 @@ static int aggregate_source(struct query_run *r, struct source *src, double *tot
         else if (obj) *total += xmlXPathCastToNumber(obj);
         xmlXPathFreeObject(obj);
         chunk_view_release(&v);
-        if (!obj) return dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
+        if (!obj) return eval_failed(r);
     }
     return DIP_OK;
 }
@@ -938,9 +965,10 @@ static int put_escaped(struct dip_dynbuf *b, const char *s)
 }
 
 /* Writes an arbitrary XPath value of a gathered evaluation. */
-static int put_object(struct dip_store_answer *ans, xmlXPathObjectPtr obj, const struct dip_store_options *opt,
-                      struct dip_errbuf *eb)
+static int put_object(struct query_run *r, struct dip_store_answer *ans, xmlXPathObjectPtr obj)
 {
+    const struct dip_store_options *opt = &r->s->opt;
+    struct dip_errbuf *eb = r->eb;
     int rc = DIP_OK;
     switch (obj->type) {
     case XPATH_NODESET: {
@@ -951,6 +979,10 @@ static int put_object(struct dip_store_answer *ans, xmlXPathObjectPtr obj, const
             xmlNodePtr n = obj->nodesetval->nodeTab[i];
             if (ans->count >= opt->max_result_records) {
                 rc = dip_err_set(eb, DIP_ERANGE, "result exceeds the limit of %zu nodes", opt->max_result_records);
+                break;
+            }
+            if (i % DEADLINE_EVERY == DEADLINE_EVERY - 1 && past_deadline(r)) {
+                rc = timeout_err(r, eb);
                 break;
             }
             if (n->type == XML_ATTRIBUTE_NODE) {
@@ -1010,7 +1042,9 @@ static int gather(struct query_run *r, struct dip_store_answer *ans)
     struct dip_flow *flows = NULL;
     size_t n = 0, cap = 0;
     int rc = DIP_OK;
-    for (size_t i = 0; !rc && i < r->s->man.nsegs; i++) rc = dip_store_read_segment(r->s, i, &flows, &n, &cap, r->eb);
+    for (size_t i = 0; !rc && i < r->s->man.nsegs; i++)
+        rc = dip_store_read_segment(r->s, i, r->deadline_ms, &flows, &n, &cap, r->eb);
+    if (rc == DIP_ETIMEOUT) rc = timeout_err(r, r->eb);
     if (!rc && r->s->nactive) {
         struct dip_flow *p = realloc(flows, (n + r->s->nactive) * sizeof *p);
         if (!p) rc = DIP_ENOMEM;
@@ -1025,13 +1059,15 @@ static int gather(struct query_run *r, struct dip_store_answer *ans)
         return rc;
     }
     dip_store_sort(flows, n, r->s->man.key);
-    xmlDocPtr doc = dip_tree_build(r->s->man.key, flows, n);
+    bool late = false;
+    xmlDocPtr doc = dip_tree_build_until(r->s->man.key, flows, n, r->deadline_ms, &late);
     free(flows);
+    if (late) return timeout_err(r, r->eb);
     if (!doc) return dip_err_set(r->eb, DIP_ENOMEM, "no memory for the document of %zu records", n);
     r->chunks_read = st.chunks + 1;
     xmlXPathObjectPtr obj = eval_on(r, doc);
-    if (!obj) rc = dip_err_set(r->eb, DIP_EINVAL, "XPath evaluation failed");
-    else rc = put_object(ans, obj, &r->s->opt, r->eb);
+    if (!obj) rc = eval_failed(r);
+    else rc = put_object(r, ans, obj);
     xmlXPathFreeObject(obj);
     xmlFreeDoc(doc);
     return rc;
@@ -1043,19 +1079,19 @@ static const char *shape_name(enum dip_xpath_shape s)
     return (unsigned)s <= DIP_XPATH_GATHER ? names[s] : "gather";
 }
 
-static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, size_t len, struct dip_xpath **q,
-                   size_t *err_column, struct dip_errbuf *eb)
+static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, size_t len, uint64_t deadline_ms,
+                   struct dip_xpath **q, size_t *err_column, struct dip_errbuf *eb)
 {
     memset(r, 0, sizeof *r);
     r->s = s;
     r->eb = eb;
     dip_dynbuf_init(&r->text, (size_t)1 << 30);
-    clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+    r->started_ms = dip_store_clock_ms();
     double secs = s->opt.max_query_seconds > 0 ? s->opt.max_query_seconds : 1e6;
-    r->deadline.tv_sec += (time_t)secs;
-    r->deadline.tv_nsec += (long)((secs - floor(secs)) * 1e9);
-    if (r->deadline.tv_nsec >= 1000000000L) { r->deadline.tv_sec++; r->deadline.tv_nsec -= 1000000000L; }
+    r->deadline_ms = r->started_ms + (uint64_t)(secs * 1e3);
+    if (deadline_ms && deadline_ms < r->deadline_ms) r->deadline_ms = deadline_ms;
     if (err_column) *err_column = 0;
+    if (past_deadline(r)) return timeout_err(r, eb);
     if (dip_store_active_runs(s, &r->runs, &r->nruns))
         return dip_err_set(eb, DIP_ENOMEM, "no memory to sort the %zu active records", s->nactive);
     if (!xpath) return DIP_OK;
@@ -1120,11 +1156,17 @@ static void finish(struct query_run *r, struct dip_xpath *q)
 int dip_store_query(struct dip_store *s, const char *xpath, size_t len, struct dip_store_answer *ans,
                     size_t *err_column, struct dip_errbuf *eb)
 {
+    return dip_store_query_until(s, xpath, len, 0, ans, err_column, eb);
+}
+
+int dip_store_query_until(struct dip_store *s, const char *xpath, size_t len, uint64_t deadline_ms,
+                          struct dip_store_answer *ans, size_t *err_column, struct dip_errbuf *eb)
+{
     memset(ans, 0, sizeof *ans);
     dip_dynbuf_init(&ans->body, s->opt.max_result_bytes);
     struct query_run r;
     struct dip_xpath *q = NULL;
-    int rc = prepare(&r, s, xpath, len, &q, err_column, eb);
+    int rc = prepare(&r, s, xpath, len, deadline_ms, &q, err_column, eb);
     if (rc) goto out;
     ans->shape = shape_name(r.shape);
     if (r.shape == DIP_XPATH_FLOWS) {
@@ -1167,10 +1209,16 @@ static int scan_flow(void *ctx, const struct dip_flow *f, const char *text, size
 int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
                    struct dip_errbuf *eb)
 {
+    return dip_store_scan_until(s, xpath, 0, fn, ctx, err_column, eb);
+}
+
+int dip_store_scan_until(struct dip_store *s, const char *xpath, uint64_t deadline_ms, dip_store_flow_fn fn,
+                         void *ctx, size_t *err_column, struct dip_errbuf *eb)
+{
     struct scan_sink sink = { fn, ctx };
     struct query_run r;
     struct dip_xpath *q = NULL;
-    int rc = prepare(&r, s, xpath, xpath ? strlen(xpath) : 0, &q, err_column, eb);
+    int rc = prepare(&r, s, xpath, xpath ? strlen(xpath) : 0, deadline_ms, &q, err_column, eb);
     if (!rc && xpath && r.shape != DIP_XPATH_FLOWS)
         rc = dip_err_set(eb, DIP_EINVAL, "export needs an expression selecting flow elements (such as //flow[...]), "
                                          "not a %s expression", shape_name(r.shape));

@@ -162,14 +162,18 @@ int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, c
     return rc;
 }
 
-int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
-                              struct dip_errbuf *eb)
+int dip_store_read_segment(struct dip_store *s, size_t i, uint64_t deadline_ms, struct dip_flow **flows, size_t *n,
+                           size_t *cap, struct dip_errbuf *eb)
 {
     const struct dip_segment *seg = &s->man.segs[i];
     struct dip_dynbuf text;
     dip_dynbuf_init(&text, (size_t)1 << 30);
     int rc = DIP_OK;
     for (size_t c = 0; !rc && c < seg->nchunks; c++) {
+        if (deadline_ms && dip_store_clock_ms() >= deadline_ms) {
+            rc = dip_err_set(eb, DIP_ETIMEOUT, "deadline passed while reading %s", seg->file);
+            break;
+        }
         rc = dip_segment_read_chunk(s->seg_fds[i], seg->file, &seg->chunks[c], &text, eb);
         if (!rc)
             rc = dip_store_chunk_flows(s->man.key, (const char *)text.data, text.len, seg->file, c, flows, n, cap, eb);

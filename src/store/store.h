@@ -116,15 +116,31 @@ void dip_store_answer_free(struct dip_store_answer *a);
 /* Evaluates an XPath 1.0 expression over the logical document. Returns DIP_OK
  * with *ans filled (free with dip_store_answer_free), DIP_ESYNTAX with the
  * column in *err_column (may be NULL), DIP_ERANGE or DIP_ETIMEOUT beyond the
- * limits, DIP_ECORRUPT for a damaged segment (file and chunk named). */
+ * limits, DIP_ECORRUPT for a damaged segment (file and chunk named). The
+ * query stops after max_query_seconds. */
 int dip_store_query(struct dip_store *s, const char *xpath, size_t len, struct dip_store_answer *ans,
                     size_t *err_column, struct dip_errbuf *eb);
+
+/* The clock of deadlines: CLOCK_MONOTONIC in milliseconds. */
+uint64_t dip_store_clock_ms(void);
+
+/* The same, stopped at deadline_ms (dip_store_clock_ms time; 0: none) or
+ * after max_query_seconds, whichever comes first: the query then fails with
+ * DIP_ETIMEOUT, a few milliseconds past it (its own loops look at the
+ * clock per chunk, libxml2's evaluations are stopped from outside), and
+ * never returns a partial answer. */
+int dip_store_query_until(struct dip_store *s, const char *xpath, size_t len, uint64_t deadline_ms,
+                          struct dip_store_answer *ans, size_t *err_column, struct dip_errbuf *eb);
 
 /* Streams records to a callback in document order: all of them (xpath NULL)
  * or those of a node-set expression. Stops with the callback's non-zero return. */
 typedef int (*dip_store_flow_fn)(void *ctx, const struct dip_flow *f);
 int dip_store_scan(struct dip_store *s, const char *xpath, dip_store_flow_fn fn, void *ctx, size_t *err_column,
                    struct dip_errbuf *eb);
+/* The same, stopped at deadline_ms as dip_store_query_until is (DIP_ETIMEOUT,
+ * after fn may have had some of the records). */
+int dip_store_scan_until(struct dip_store *s, const char *xpath, uint64_t deadline_ms, dip_store_flow_fn fn,
+                         void *ctx, size_t *err_column, struct dip_errbuf *eb);
 
 
 /* ---- exactly-once batches ---- */

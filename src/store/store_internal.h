@@ -197,6 +197,10 @@ int dip_chunk_index_write(const char *segment_path, const struct dip_segment *se
 /* Builds a <tank key> document holding flows (sorted by key) in the tank's
  * tree shape. Returns: new doc (xmlFreeDoc) or NULL when out of memory. */
 xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, size_t n);
+/* The same, given up at deadline_ms (dip_store_clock_ms time; 0: none):
+ * then NULL with *late set (a whole tank's document takes seconds). */
+xmlDocPtr dip_tree_build_until(enum dip_tank_key key, const struct dip_flow *flows, size_t n, uint64_t deadline_ms,
+                               bool *late);
 /* Appends the chunk text of flows (sorted, one family for address keys) to out. */
 int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, size_t n, struct dip_dynbuf *out);
 /* Parses chunk text (subtrees of the tank element) into a <tank key> document. */
@@ -302,13 +306,15 @@ int dip_store_active_runs(struct dip_store *s, const struct dip_active_run **run
 /* Forgets every run (after sealing the active part, or when closing). */
 void dip_store_active_reset(struct dip_store *s);
 
-/* Appends every record of segment i, in its document order, to *flows. */
 /* Appends the records of one chunk's text (read from `file` chunk c) to
  * *flows: the canonical decoder, or libxml2 when the text is not canonical. */
 int dip_store_chunk_flows(enum dip_tank_key key, const char *text, size_t len, const char *file, size_t c,
                           struct dip_flow **flows, size_t *n, size_t *cap, struct dip_errbuf *eb);
-int dip_store_read_segment(struct dip_store *s, size_t i, struct dip_flow **flows, size_t *n, size_t *cap,
-                           struct dip_errbuf *eb);
+/* Appends every record of segment i, in its document order, to *flows;
+ * DIP_ETIMEOUT once deadline_ms (dip_store_clock_ms time; 0: none) passes,
+ * looked at per chunk. */
+int dip_store_read_segment(struct dip_store *s, size_t i, uint64_t deadline_ms, struct dip_flow **flows, size_t *n,
+                           size_t *cap, struct dip_errbuf *eb);
 
 /* ---- document order (order.c) ---- */
 /* Sets *order (malloc'd, n indexes) to flows[0..n) in document order

@@ -52,7 +52,11 @@ static xmlNodePtr new_index_node(const char *name, int v)
     return n;
 }
 
-static xmlDocPtr build(enum dip_tank_key key, const struct dip_flow *flows, size_t n, bool mark)
+/* Looks at the clock every BUILD_CLOCK_EVERY records (~5 ms of building). */
+#define BUILD_CLOCK_EVERY 4096
+
+static xmlDocPtr build(enum dip_tank_key key, const struct dip_flow *flows, size_t n, bool mark, uint64_t deadline_ms,
+                       bool *late)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     if (!doc) return NULL;
@@ -65,6 +69,10 @@ static xmlDocPtr build(enum dip_tank_key key, const struct dip_flow *flows, size
     int vals[MAX_DEPTH], pvals[MAX_DEPTH];
     int pdepth = 0;
     for (size_t i = 0; i < n; i++) {
+        if (deadline_ms && i % BUILD_CLOCK_EVERY == BUILD_CLOCK_EVERY - 1 && dip_store_clock_ms() >= deadline_ms) {
+            *late = true;
+            goto err;
+        }
         int depth = dip_store_index_path(&flows[i], key, names, vals);
         int same = 0;
         while (same < depth && same < pdepth && pnames[same] == names[same] && pvals[same] == vals[same]) same++;
@@ -91,12 +99,19 @@ err:
 
 xmlDocPtr dip_tree_build(enum dip_tank_key key, const struct dip_flow *flows, size_t n)
 {
-    return build(key, flows, n, false);
+    return build(key, flows, n, false, 0, NULL);
+}
+
+xmlDocPtr dip_tree_build_until(enum dip_tank_key key, const struct dip_flow *flows, size_t n, uint64_t deadline_ms,
+                               bool *late)
+{
+    *late = false;
+    return build(key, flows, n, false, deadline_ms, late);
 }
 
 xmlDocPtr dip_tree_build_marked(enum dip_tank_key key, const struct dip_flow *flows, size_t n)
 {
-    return build(key, flows, n, true);
+    return build(key, flows, n, true, 0, NULL);
 }
 
 int dip_tree_write_text(enum dip_tank_key key, const struct dip_flow *flows, size_t n, struct dip_dynbuf *out)
