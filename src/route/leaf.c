@@ -248,10 +248,19 @@ static void do_query(struct leaf *l, struct op *o)
         o->rc = dip_err_set(&o->eb, DIP_ETIMEOUT, "the query waited past its deadline");
         goto out;
     }
+    /* The store stops at the requester's deadline, not at its own limit
+     * (60 s): past it nobody reads the answer, and the leaf has other work.
+     * received_ms is wall-clock time (node_now_ms), the store's deadlines
+     * are monotonic: the time left is carried over. */
+    uint64_t until = 0;
+    if (m.deadline_ms) {
+        uint64_t end = o->received_ms + m.deadline_ms, now = node_now_ms();
+        until = dip_store_clock_ms() + (end > now ? end - now : 0);
+    }
     o->rc = dip_batch_begin(&l->answer, &start);
     if (o->rc) goto out;
     if (m.mode == DIP_QUERY_GATHER) {
-        o->rc = dip_store_scan(l->store, NULL, answer_add, &sink, &col, &o->eb);
+        o->rc = dip_store_scan_until(l->store, NULL, until, answer_add, &sink, &col, &o->eb);
     } else {
         struct dip_xpath *q = NULL;
         struct dip_xpath_error xe = { 0 };
@@ -264,12 +273,12 @@ static void do_query(struct leaf *l, struct op *o)
         enum dip_xpath_shape shape = dip_xpath_shape(q);
         dip_xpath_free(q);
         if (shape == DIP_XPATH_FLOWS) {
-            o->rc = dip_store_scan(l->store, m.xpath, answer_add, &sink, &col, &o->eb);
+            o->rc = dip_store_scan_until(l->store, m.xpath, until, answer_add, &sink, &col, &o->eb);
         } else if (shape == DIP_XPATH_GATHER) {
             o->rc = dip_err_set(&o->eb, DIP_EINVAL, "this expression must be gathered at the access point");
         } else {
             struct dip_store_answer ans;
-            o->rc = dip_store_query(l->store, m.xpath, m.xpath_len, &ans, &col, &o->eb);
+            o->rc = dip_store_query_until(l->store, m.xpath, m.xpath_len, until, &ans, &col, &o->eb);
             if (!o->rc) {
                 a.kind = (uint8_t)ans.kind;
                 a.count = ans.count;
