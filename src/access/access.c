@@ -17,6 +17,7 @@
 #include "access/access.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,10 +371,16 @@ static void direct_failed(struct client *c, const char *why)
     try_next_tank(c, msg);
 }
 
-/* ---- gathering: evaluate at the access point ---- */
+/* ---- gathering: evaluate at the access point ----
+ * The records go into a temporary store, DIR/gather-PID-N-XXXXXX (unique
+ * per process and query), evaluated there within the client's deadline
+ * (dip_store_query_until stops libxml2 too) and removed after the query
+ * whatever happened; those a crash left are removed when the access point
+ * starts (remove_stale_gathers). */
 
 struct gather_ctx {
     struct dip_store *s;
+    uint64_t deadline_ms; /* dip_store_clock_ms() time */
     struct dip_errbuf *eb;
 };
 
@@ -381,16 +388,25 @@ static int gather_batch(void *ctx, const struct dip_flow *flows, size_t n)
 {
     struct gather_ctx *g = ctx;
     int rc = DIP_OK;
-    for (size_t i = 0; !rc && i < n; i += 65536)
+    for (size_t i = 0; !rc && i < n; i += 65536) {
+        if (dip_store_clock_ms() >= g->deadline_ms) return dip_err_set(g->eb, DIP_ETIMEOUT, "deadline passed");
         rc = dip_store_insert(g->s, flows + i, n - i < 65536 ? n - i : 65536, g->eb);
+    }
     return rc;
 }
 
 /* Stores the answer's records (a stream of batches, in document order). */
-static int gather_insert(struct dip_store *s, const uint8_t *batch, size_t len, struct dip_errbuf *eb)
+static int gather_insert(struct dip_store *s, const uint8_t *batch, size_t len, uint64_t deadline_ms,
+                         struct dip_errbuf *eb)
 {
-    struct gather_ctx g = { s, eb };
+    struct gather_ctx g = { s, deadline_ms, eb };
     return dip_batch_decode_stream(batch, len, 1u << 26, gather_batch, &g, eb);
+}
+
+/* The client's deadline in dip_store_clock_ms() time (c->t0 is CLOCK_MONOTONIC too). */
+static uint64_t client_deadline_ms(const struct client *c)
+{
+    return (uint64_t)c->t0.tv_sec * 1000u + (uint64_t)c->t0.tv_nsec / 1000000u + c->a->opt.query_timeout_ms;
 }
 
 static void remove_tree(const char *dir)
@@ -418,8 +434,11 @@ static void gather_work(uv_work_t *w)
     struct dip_access *a = c->a;
     struct dip_errbuf eb = { { 0 } };
     struct dip_msg_answer ans;
+    static atomic_uint_fast64_t gathers;
     char dir[1200];
-    snprintf(dir, sizeof dir, "%s/gather-XXXXXX", dip_node_dir(a->node));
+    snprintf(dir, sizeof dir, "%s/gather-%ld-%llu-XXXXXX", dip_node_dir(a->node), (long)getpid(),
+             (unsigned long long)atomic_fetch_add(&gathers, 1));
+    uint64_t deadline = client_deadline_ms(c);
     struct dip_store *s = NULL;
     struct dip_store_options o;
     dip_store_options_default(&o);
@@ -435,10 +454,10 @@ static void gather_work(uv_work_t *w)
     if (!rc && !mkdtemp(dir)) rc = dip_err_sys(&eb, errno, "cannot create %s", dir);
     bool made = !rc;
     if (!rc) rc = dip_store_open(dir, c->tank, &o, &s, NULL, &eb);
-    if (!rc) rc = gather_insert(s, ans.batch, ans.batch_len, &eb);
+    if (!rc) rc = gather_insert(s, ans.batch, ans.batch_len, deadline, &eb);
     struct dip_store_answer sa;
     size_t col = 0;
-    if (!rc) rc = dip_store_query(s, c->text, c->text_len, &sa, &col, &eb);
+    if (!rc) rc = dip_store_query_until(s, c->text, c->text_len, deadline, &sa, &col, &eb);
     if (!rc) {
         struct dip_answer_merge m;
         dip_answer_merge_init(&m, c->tank, DIP_MAP_STRUCTURED, 0, 0);
@@ -450,9 +469,30 @@ static void gather_work(uv_work_t *w)
         dip_store_answer_free(&sa);
         if (rc) dip_err_set(&eb, rc, "result too large");
     }
+    if (!rc && dip_store_clock_ms() >= deadline) rc = DIP_ETIMEOUT; /* late is never complete */
+    if (rc == DIP_ETIMEOUT)
+        snprintf(eb.msg, sizeof eb.msg, "the expression was not evaluated over the gathered records within the "
+                                        "query's deadline of %u ms", a->opt.query_timeout_ms);
     if (s) dip_store_close(s);
     if (made) remove_tree(dir);
     if (rc) error_doc(&c->out, rc, col, eb.msg);
+}
+
+/* Removes the temporary stores a crash or a kill left in dir (a node's
+ * folder: no other process uses it). */
+static void remove_stale_gathers(const char *dir)
+{
+    uv_fs_t req;
+    uv_dirent_t ent;
+    if (uv_fs_scandir(NULL, &req, dir, 0, NULL) >= 0) {
+        while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+            if (strncmp(ent.name, "gather-", 7) != 0 || ent.type != UV_DIRENT_DIR) continue;
+            char p[1400];
+            snprintf(p, sizeof p, "%s/%s", dir, ent.name);
+            remove_tree(p);
+        }
+    }
+    uv_fs_req_cleanup(&req);
 }
 
 static void gather_done(uv_work_t *w, int status)
@@ -865,6 +905,7 @@ int dip_access_open(struct dip_node *n, const struct dip_access_options *o, stru
     dip_dynbuf_init(&a->slice, DIP_NET_FRAME_MAX);
     if (o) a->opt = *o;
     else dip_access_options_default(&a->opt);
+    remove_stale_gathers(dip_node_dir(n));
     if (dip_node_map(n)->front.query_timeout_ms) a->opt.query_timeout_ms = dip_node_map(n)->front.query_timeout_ms;
     char host[DIP_MAP_HOST_MAX];
     int port;
