@@ -1,94 +1,64 @@
 /* flow_read.c - streaming input of flow records from a file descriptor: XML
  * documents holding `flow` elements at any depth (<flows>, <tank>, <result>)
- * through libxml2's reader, or concatenated binary batches. Records reach the
- * caller in batches; a malformed record or document stops the stream with
- * its line and column, and the batch in progress is not delivered. */
+ * through the safe SAX stream of common/xmlsafe, or concatenated binary
+ * batches. Records reach the caller in batches; a malformed record or
+ * document stops the stream with its line and column, and the batch in
+ * progress is not delivered. */
 #include "flow.h"
 
 #include <errno.h>
-#include <libxml/xmlreader.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct reader_error {
-    char msg[400];
-    int line, column;
+#include "../common/xmlsafe.h"
+
+/* ---- XML ---- */
+
+struct xml_input {
+    const char *name;
+    struct dip_flow *buf;
+    size_t n, batch;
+    dip_flow_batch_fn fn;
+    void *ctx;
+    uint64_t *delivered;
 };
 
-/* Keeps the first error with its position (libxml2 reports the line and,
- * in int2, the column). */
-static void on_reader_error(void *arg, xmlErrorPtr e)
+/* Each `flow` element becomes a record of the batch in progress; a full
+ * batch is handed on. */
+static int on_element(void *arg, const struct dip_xml_element *e, struct dip_errbuf *eb)
 {
-    struct reader_error *re = arg;
-    if (re->msg[0] || !e || e->level < XML_ERR_ERROR) return;
-    snprintf(re->msg, sizeof re->msg, "%s", e->message ? e->message : "malformed XML");
-    size_t n = strlen(re->msg);
-    while (n && (re->msg[n - 1] == '\n' || re->msg[n - 1] == ' ')) re->msg[--n] = 0;
-    re->line = e->line;
-    re->column = e->int2;
-}
-
-static int read_flow_element(xmlTextReaderPtr r, struct dip_flow *f, struct dip_errbuf *eb)
-{
-    const char *names[32], *values[32];
-    size_t n = 0;
-    int more = xmlTextReaderMoveToFirstAttribute(r);
-    while (more == 1) {
-        if (n == 32) return dip_err_set(eb, DIP_EINVAL, "flow element has too many attributes");
-        names[n] = (const char *)xmlTextReaderConstName(r);
-        values[n] = (const char *)xmlTextReaderConstValue(r);
-        n++;
-        more = xmlTextReaderMoveToNextAttribute(r);
-    }
-    xmlTextReaderMoveToElement(r);
-    return dip_flow_from_attrs(f, names, values, n, eb);
+    struct xml_input *in = arg;
+    if (strcmp(e->name, "flow") != 0) return DIP_OK;
+    struct dip_flow *f = &in->buf[in->n];
+    struct dip_errbuf why;
+    if (dip_flow_from_attrs(f, e->attr_names, e->attr_values, e->nattrs, &why) != DIP_OK)
+        return dip_err_set(eb, DIP_EINVAL, "%s:%d:%d: %s", in->name, e->line, e->column, why.msg);
+    if (++in->n < in->batch) return DIP_OK;
+    int rc = in->fn(in->ctx, in->buf, in->n);
+    if (rc) return rc;
+    *in->delivered += in->n;
+    in->n = 0;
+    return DIP_OK;
 }
 
 int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
                          struct dip_errbuf *eb)
 {
     *delivered = 0;
-    if (!batch) batch = 1024;
-    struct dip_flow *buf = malloc(batch * sizeof *buf);
-    if (!buf) return DIP_ENOMEM;
-    xmlTextReaderPtr r = xmlReaderForFd(fd, name, NULL, XML_PARSE_NONET | XML_PARSE_COMPACT | XML_PARSE_HUGE);
-    if (!r) {
-        free(buf);
-        return dip_err_set(eb, DIP_ENOMEM, "%s: cannot start the XML reader", name);
+    struct xml_input in = { .name = name, .batch = batch ? batch : 1024, .fn = fn, .ctx = ctx,
+                            .delivered = delivered };
+    if (!(in.buf = malloc(in.batch * sizeof *in.buf))) return DIP_ENOMEM;
+    int rc = dip_xml_stream_fd(fd, name, on_element, &in, eb);
+    if (!rc && in.n) {
+        rc = fn(ctx, in.buf, in.n);
+        if (!rc) *delivered += in.n;
     }
-    struct reader_error re = { { 0 }, 0, 0 };
-    xmlTextReaderSetStructuredErrorHandler(r, on_reader_error, &re);
-    size_t n = 0;
-    int rc = DIP_OK, ret;
-    while ((ret = xmlTextReaderRead(r)) == 1) {
-        if (xmlTextReaderNodeType(r) != XML_READER_TYPE_ELEMENT) continue;
-        if (strcmp((const char *)xmlTextReaderConstLocalName(r), "flow") != 0) continue;
-        struct dip_errbuf why;
-        if (read_flow_element(r, &buf[n], &why) != DIP_OK) {
-            rc = dip_err_set(eb, DIP_EINVAL, "%s:%d:%d: %s", name, xmlTextReaderGetParserLineNumber(r),
-                             xmlTextReaderGetParserColumnNumber(r), why.msg);
-            break;
-        }
-        if (++n == batch) {
-            if ((rc = fn(ctx, buf, n))) break;
-            *delivered += n;
-            n = 0;
-        }
-    }
-    if (!rc && ret != 0) {
-        int line = re.line ? re.line : xmlTextReaderGetParserLineNumber(r);
-        int col = re.line ? re.column : xmlTextReaderGetParserColumnNumber(r);
-        rc = dip_err_set(eb, DIP_ESYNTAX, "%s:%d:%d: %s", name, line, col, re.msg[0] ? re.msg : "malformed XML");
-    }
-    if (!rc && n) {
-        rc = fn(ctx, buf, n);
-        if (!rc) *delivered += n;
-    }
-    xmlFreeTextReader(r);
-    free(buf);
+    free(in.buf);
     return rc;
 }
+
+/* ---- binary batches ---- */
 
 int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
                              struct dip_errbuf *eb)

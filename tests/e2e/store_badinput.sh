@@ -1,6 +1,7 @@
 # store_badinput.sh - bad input gets a clear error and loses nothing:
 # malformed XML (line and column named, the batch holding it not stored),
-# an invalid attribute, an XPath syntax error (column named, <error> document).
+# an invalid attribute, billion laughs and entities (refused at once), an
+# XPath syntax error (column named, <error> document).
 . tests/e2e/lib.sh.inc
 d="$WORK/store"
 cat > "$WORK/good.xml" <<'XML'
@@ -20,6 +21,27 @@ n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
 printf '<flows><flow src="10.0.0.999" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000b1"/></flows>\n' > "$WORK/badattr.xml"
 if "$DIP_BIN" store ingest --dir "$d" "$WORK/badattr.xml" 2>"$WORK/err"; then fail "bad address accepted"; fi
 grep -q 'src' "$WORK/err" || fail "the error does not name the attribute: $(cat "$WORK/err")"
+# billion laughs: refused at its DOCTYPE at once (timeout: it must not run
+# long), nothing stored
+{
+    printf '<?xml version="1.0"?>\n<!DOCTYPE flows [\n <!ENTITY l0 "lol">\n'
+    for i in 1 2 3 4 5 6 7 8 9; do
+        printf ' <!ENTITY l%d "' $i
+        for j in 0 1 2 3 4 5 6 7 8 9; do printf '&l%d;' $((i - 1)); done
+        printf '">\n'
+    done
+    printf ']>\n<flows>\n<flow src="&l9;" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000c1"/>\n<x>&l9;</x>\n</flows>\n'
+} > "$WORK/laughs.xml"
+set +e
+timeout 20 "$DIP_BIN" store ingest --dir "$d" "$WORK/laughs.xml" 2>"$WORK/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || { cat "$WORK/err"; fail "billion laughs: exit $rc, expected 1 (124: it ran until the timeout)"; }
+grep -q 'laughs.xml:2:.*DOCTYPE' "$WORK/err" || { cat "$WORK/err"; fail "billion laughs: the error does not name the DOCTYPE on line 2"; }
+# an entity reference without any declaration is a malformed document
+printf '<flows><flow src="&x;" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000c2"/></flows>\n' > "$WORK/entity.xml"
+if "$DIP_BIN" store ingest --dir "$d" "$WORK/entity.xml" 2>"$WORK/err"; then fail "an undeclared entity was accepted"; fi
+grep -q "entity.xml:1:.*'x'" "$WORK/err" || { cat "$WORK/err"; fail "the error does not name the entity"; }
 # XPath syntax error: an <error> document with the column, exit 1
 if "$DIP_BIN" store query --dir "$d" '//flow[@src=]' > "$WORK/out" 2>/dev/null; then fail "bad XPath accepted"; fi
 grep -q '<error code="ESYNTAX" column="[1-9]' "$WORK/out" || fail "no error document with a column: $(cat "$WORK/out")"

@@ -1,13 +1,18 @@
 /* test_flow.c - the flow record: addresses, XML attributes, binary batches
- * (fed whole, truncated at every byte and corrupted at every byte) and flow IDs. */
+ * (fed whole, truncated at every byte and corrupted at every byte), the
+ * streaming XML reader (fed in pieces; DOCTYPEs and entities refused) and
+ * flow IDs. */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <libxml/tree.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "flow/flow.h"
 
@@ -470,6 +475,146 @@ static void test_structured_id_preserves_key_order(void)
     CU_ASSERT_EQUAL(dip_flow_id_structured(&a, DIP_KEY_DPORT) >> 48, 22);
 }
 
+/* ---- the streaming XML reader (dip_flow_read_xml_fd) ---- */
+
+struct read_sink {
+    struct dip_flow flows[64];
+    size_t n;
+    size_t sizes[64], calls; /* the batches as delivered */
+};
+
+static int sink_batch(void *ctx, const struct dip_flow *flows, size_t n)
+{
+    struct read_sink *k = ctx;
+    for (size_t i = 0; i < n && k->n < 64; i++) k->flows[k->n++] = flows[i];
+    if (k->calls < 64) k->sizes[k->calls++] = n;
+    return DIP_OK;
+}
+
+struct feeder {
+    int fd;
+    const char *text;
+    size_t piece;
+};
+
+/* Sends the text in pieces of `piece` bytes (all at once for 0), then
+ * closes. MSG_NOSIGNAL: a reader that stops early must not kill the test. */
+static void *feed(void *arg)
+{
+    struct feeder *fd = arg;
+    size_t len = strlen(fd->text), piece = fd->piece ? fd->piece : len;
+    for (size_t at = 0; at < len; at += piece) {
+        size_t n = len - at < piece ? len - at : piece;
+        if (send(fd->fd, fd->text + at, n, MSG_NOSIGNAL) != (ssize_t)n) break;
+    }
+    close(fd->fd);
+    return NULL;
+}
+
+/* Reads text as the file "in.xml" through a socket fed in pieces. */
+static int read_text(const char *text, size_t piece, size_t batch, struct read_sink *sink, uint64_t *delivered,
+                     struct dip_errbuf *eb)
+{
+    memset(sink, 0, sizeof *sink);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return DIP_EIO;
+    struct feeder fd = { sv[1], text, piece };
+    pthread_t t;
+    if (pthread_create(&t, NULL, feed, &fd) != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return DIP_EIO;
+    }
+    int rc = dip_flow_read_xml_fd(sv[0], "in.xml", batch, sink_batch, sink, delivered, eb);
+    close(sv[0]);
+    pthread_join(t, NULL);
+    return rc;
+}
+
+static void test_xml_reader_gives_the_same_batches_however_the_input_is_split(void)
+{
+    struct dip_flow want[5] = { sample_flow(0, 0), sample_flow(1, 1), sample_flow(0, 1), sample_flow(1, 0),
+                                sample_flow(0, 0) };
+    want[4].last = want[4].first; /* a flow of one instant is fine */
+    want[4].id = dip_flow_id_random(&want[4], dip_flow_id_default_key);
+    struct dip_dynbuf doc;
+    dip_dynbuf_init(&doc, 1 << 16);
+    /* flows at any depth, with text, comments and other elements between */
+    dip_dynbuf_addstr(&doc, "<?xml version=\"1.0\"?>\n<tank key=\"src\"><o v=\"10\">\n");
+    for (int i = 0; i < 5; i++) {
+        dip_flow_xml_append(&want[i], &doc);
+        dip_dynbuf_addstr(&doc, i == 2 ? "</o><!-- a comment --> text &amp; more\n" : "\n");
+    }
+    dip_dynbuf_addstr(&doc, "</tank>\n");
+    static const size_t pieces[] = { 0, 1, 2, 3, 7, 61 };
+    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+        struct read_sink sink;
+        uint64_t delivered = 99;
+        struct dip_errbuf eb = { { 0 } };
+        CU_ASSERT_EQUAL_FATAL(read_text((const char *)doc.data, pieces[p], 2, &sink, &delivered, &eb), DIP_OK);
+        CU_ASSERT_EQUAL(delivered, 5);
+        CU_ASSERT_EQUAL_FATAL(sink.n, 5);
+        CU_ASSERT_EQUAL(sink.calls, 3);
+        CU_ASSERT(sink.sizes[0] == 2 && sink.sizes[1] == 2 && sink.sizes[2] == 1);
+        for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(memcmp(&sink.flows[i], &want[i], sizeof want[i]), 0);
+    }
+    dip_dynbuf_free(&doc);
+}
+
+static void test_xml_reader_refuses_billion_laughs_at_its_doctype(void)
+{
+    /* ten levels of ten: expanded, one attribute would be 10^9 bytes */
+    struct dip_dynbuf doc;
+    dip_dynbuf_init(&doc, 1 << 16);
+    dip_dynbuf_addstr(&doc, "<?xml version=\"1.0\"?>\n<!DOCTYPE flows [\n <!ENTITY lol0 \"lol\">\n");
+    for (int level = 1; level < 10; level++) {
+        dip_dynbuf_printf(&doc, " <!ENTITY lol%d \"", level);
+        for (int i = 0; i < 10; i++) dip_dynbuf_printf(&doc, "&lol%d;", level - 1);
+        dip_dynbuf_addstr(&doc, "\">\n");
+    }
+    dip_dynbuf_addstr(&doc, "]>\n<flows><flow src=\"&lol9;\" dst=\"10.0.0.2\" sport=\"1\" dport=\"2\" proto=\"6\" "
+                            "packets=\"1\" bytes=\"1\" first=\"1\" last=\"2\" id=\"00000000000000b1\"/>&lol9;</flows>\n");
+    struct read_sink sink;
+    uint64_t delivered = 99;
+    struct dip_errbuf eb = { { 0 } };
+    CU_ASSERT_EQUAL(read_text((const char *)doc.data, 0, 1, &sink, &delivered, &eb), DIP_ESYNTAX);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "in.xml:2:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "DOCTYPE"));
+    CU_ASSERT_EQUAL(delivered, 0);
+    CU_ASSERT_EQUAL(sink.calls, 0);
+    dip_dynbuf_free(&doc);
+}
+
+static void test_xml_reader_refuses_external_entities_and_undeclared_references(void)
+{
+    static const char *const refused[] = {
+        /* XXE: an external general entity, an external DTD, a parameter entity */
+        "<!DOCTYPE flows [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><flows>&x;</flows>",
+        "<!DOCTYPE flows SYSTEM \"http://127.0.0.1:9/flows.dtd\"><flows/>",
+        "<!DOCTYPE flows [<!ENTITY % p SYSTEM \"file:///etc/passwd\"> %p;]><flows/>",
+        "<!DOCTYPE flows><flows/>", /* none is needed, so none is read */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        struct read_sink sink;
+        uint64_t delivered;
+        struct dip_errbuf eb = { { 0 } };
+        CU_ASSERT_EQUAL(read_text(refused[i], 0, 4, &sink, &delivered, &eb), DIP_ESYNTAX);
+        CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "in.xml:1:"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "DOCTYPE"));
+    }
+    /* with no declaration a reference is undeclared: a well-formedness error */
+    static const char undeclared[] =
+        "<flows><flow src=\"10.0.0.1\" dst=\"10.0.0.2\" sport=\"1\" dport=\"2\" proto=\"6\" packets=\"1\" "
+        "bytes=\"1\" first=\"1\" last=\"2\" id=\"00000000000000b1\"/>\n<flow src=\"&x;\"/></flows>";
+    struct read_sink sink;
+    uint64_t delivered;
+    struct dip_errbuf eb = { { 0 } };
+    CU_ASSERT_EQUAL(read_text(undeclared, 0, 4, &sink, &delivered, &eb), DIP_ESYNTAX);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "in.xml:2:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "'x'"));
+    CU_ASSERT_EQUAL(sink.calls, 0); /* the batch in progress is not delivered */
+}
+
 int dip_suite_flow(void)
 {
     CU_pSuite s = CU_add_suite("flow", NULL, NULL);
@@ -493,5 +638,11 @@ int dip_suite_flow(void)
     CU_add_test(s, "random_id_is_deterministic_keyed_and_spread", test_random_id_is_deterministic_keyed_and_spread);
     CU_add_test(s, "siphash_equals_openssl_on_random_inputs", test_siphash_equals_openssl_on_random_inputs);
     CU_add_test(s, "structured_id_preserves_key_order", test_structured_id_preserves_key_order);
+    CU_add_test(s, "xml_reader_gives_the_same_batches_however_the_input_is_split",
+                test_xml_reader_gives_the_same_batches_however_the_input_is_split);
+    CU_add_test(s, "xml_reader_refuses_billion_laughs_at_its_doctype",
+                test_xml_reader_refuses_billion_laughs_at_its_doctype);
+    CU_add_test(s, "xml_reader_refuses_external_entities_and_undeclared_references",
+                test_xml_reader_refuses_external_entities_and_undeclared_references);
     return 0;
 }
