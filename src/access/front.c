@@ -26,6 +26,8 @@ struct dip_front {
     uv_timer_t expire;
     uv_timer_t resume;  /* while TCP exporters are paused: checks whether the spool caught up */
     bool paused;
+    uint64_t hold_until; /* TCP exporters wait until the replicator has settled this many records */
+    struct dip_collect_sink stream_sink; /* the sink of IPFIX over TCP (emit_stream) */
     int open_timers;    /* f is freed when both timers are closed */
     uint64_t refused_logged;
 };
@@ -38,12 +40,24 @@ static void pause_tcp(struct dip_front *f, bool pause)
     for (size_t i = 0; i < f->nlisteners; i++) dip_collect_listener_pause(f->listeners[i], pause);
 }
 
+/* Runs at the next turn of the loop after a pause, then every
+ * RESUME_CHECK_MS: spools what TCP exporters sent (one batch for all that
+ * the turn read) and resumes them once it is durable. */
 static void resume_check(uv_timer_t *t)
 {
     struct dip_front *f = t->data;
-    if (dip_replicator_busy(f->replicator)) return;
+    struct dip_errbuf eb;
+    if (dip_replicator_flush(f->replicator, &eb)) dip_node_log(f->node, 3, "collector: records refused: %s", eb.msg);
+    if (dip_replicator_busy(f->replicator) || dip_replicator_settled(f->replicator) < f->hold_until) return;
     uv_timer_stop(&f->resume);
     pause_tcp(f, false);
+}
+
+static void hold_tcp(struct dip_front *f)
+{
+    if (f->paused) return;
+    pause_tcp(f, true);
+    uv_timer_start(&f->resume, resume_check, 0, RESUME_CHECK_MS);
 }
 
 static int emit(void *ctx, const struct dip_flow *flows, size_t n)
@@ -57,11 +71,20 @@ static int emit(void *ctx, const struct dip_flow *flows, size_t n)
     /* The spool is behind: exporters over TCP wait (their windows fill)
      * until it catches up; UDP cannot wait and is refused only when the
      * spool's queue is full. */
-    if (!f->paused && dip_replicator_busy(f->replicator)) {
-        pause_tcp(f, true);
-        uv_timer_start(&f->resume, resume_check, RESUME_CHECK_MS, RESUME_CHECK_MS);
-    }
+    if (dip_replicator_busy(f->replicator)) hold_tcp(f);
     return DIP_OK; /* refusal is counted by the replicator; keep decoding other exporters */
+}
+
+/* Records from an IPFIX/TCP exporter: its session reads no more until they
+ * are in the spool, so a kill -9 of the front loses at most what the
+ * kernel's socket buffers hold (IPFIX has no acknowledgement to resend by). */
+static int emit_stream(void *ctx, const struct dip_flow *flows, size_t n)
+{
+    struct dip_front *f = ctx;
+    int rc = emit(f, flows, n);
+    f->hold_until = dip_replicator_taken(f->replicator);
+    hold_tcp(f);
+    return rc;
 }
 
 static void listener_log(void *ctx, int level, const char *msg)
@@ -102,12 +125,16 @@ int dip_front_open(struct dip_node *n, struct dip_front **out, struct dip_errbuf
     if (rc) goto err;
     f->sink.emit = emit;
     f->sink.ctx = f;
+    f->stream_sink.emit = emit_stream;
+    f->stream_sink.ctx = f;
     struct dip_collect_listen_options lo;
     dip_collect_listen_options_default(&lo);
     lo.log = listener_log;
     lo.log_ctx = f;
     for (size_t i = 0; i < dip_node_map(n)->front.nlisten; i++) {
-        rc = dip_collect_listen(dip_node_loop(n), f->collect, dip_node_map(n)->front.listen[i], &lo, &f->sink,
+        const char *url = dip_node_map(n)->front.listen[i];
+        bool stream = strncmp(url, "tcp://", 6) == 0;
+        rc = dip_collect_listen(dip_node_loop(n), f->collect, url, &lo, stream ? &f->stream_sink : &f->sink,
                                 &f->listeners[f->nlisteners], eb);
         if (rc) goto err;
         f->nlisteners++;

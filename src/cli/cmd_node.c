@@ -130,6 +130,14 @@ int dip_cmd_node(int argc, char **argv)
             return DIP_EXIT_FAIL;
         }
     }
+    if (dip_node_listen(r.node, &eb)) {
+        dip_error("%s", eb.msg);
+        if (r.front) dip_front_close(r.front);
+        dip_node_close(r.node);
+        uv_run(r.loop, UV_RUN_DEFAULT);
+        dip_node_free(r.node);
+        return DIP_EXIT_FAIL;
+    }
     uv_signal_init(r.loop, &r.sigterm);
     uv_signal_init(r.loop, &r.sigint);
     r.sigterm.data = r.sigint.data = &r;

@@ -208,16 +208,19 @@ int dip_node_open(uv_loop_t *loop, const struct dip_node_options *o, struct dip_
         else rc = indexer_open(n, &n->indexer, eb);
         if (rc) goto err;
     }
-    const struct dip_map_node *me = &n->map->nodes[n->self];
-    rc = dip_net_listen(loop, n->tls, DIP_NET_LISTEN_TLS, me->host, me->port, 10000, on_accept, &preaccept_callbacks, n,
-                        &n->listener, eb);
-    if (rc) goto err;
     *out = n;
     return DIP_OK;
 err:
     dip_node_close(n);
     dip_node_free(n);
     return rc;
+}
+
+int dip_node_listen(struct dip_node *n, struct dip_errbuf *eb)
+{
+    const struct dip_map_node *me = &n->map->nodes[n->self];
+    return dip_net_listen(n->loop, n->tls, DIP_NET_LISTEN_TLS, me->host, me->port, 10000, on_accept,
+                          &preaccept_callbacks, n, &n->listener, eb);
 }
 
 void dip_node_close(struct dip_node *n)

@@ -34,11 +34,16 @@ struct dip_node_options {
     dip_node_log_fn log;  /* may be NULL */
 };
 
-/* Loads the map and TLS identity, opens the leaf's store (replaying its WAL)
- * and starts listening for node links at the node's address.
- * Returns DIP_OK with *out new (dip_node_close), or an error in eb. */
+/* Loads the map and TLS identity and opens the leaf's store (replaying its
+ * WAL). Returns DIP_OK with *out new (dip_node_close), or an error in eb. */
 int dip_node_open(struct uv_loop_s *loop, const struct dip_node_options *o, struct dip_node **out,
                   struct dip_errbuf *eb);
+
+/* Starts listening for node links at the node's address. Call it once every
+ * other listener of the process (a front's collector and client ports) is
+ * bound: `dipstorage up` takes a node whose link port answers as ready.
+ * Returns DIP_OK, or DIP_EIO with eb (e.g. the address is in use). */
+int dip_node_listen(struct dip_node *n, struct dip_errbuf *eb);
 
 /* Stops listening, closes every link and, once store work in flight is
  * done, the store. Run the loop until it has no more handles, then call

@@ -39,15 +39,24 @@ struct sender {
     char last_error[256];
 };
 
-/* The spool writer: appends and fsyncs run on the thread pool, so the loop
- * keeps receiving while the disk works (an fsync costs ~10 ms here). The
- * spool itself is shared under `lock`; the fsync runs outside it. */
+/* The spool writer: appends and fsyncs run on a thread of its own, so the
+ * loop keeps receiving while the disk works (an fsync costs ~10 ms here),
+ * and no query on libuv's thread pool (the access point's gathers) can hold
+ * up the spool. The spool itself is shared under `lock`; the fsync runs
+ * outside it. */
 struct writer {
-    uv_work_t work;
+    uv_thread_t thread;
+    uv_mutex_t wake_lock;
+    uv_cond_t wake;
+    bool job_ready;           /* under wake_lock: the thread has a job to run */
+    bool stop;                /* under wake_lock: the thread ends */
+    uv_async_t *done;         /* the thread's signal to the loop (its own allocation: closed after r is freed) */
     bool busy;
     struct dip_dynbuf *queue[MAX_QUEUED_BATCHES]; /* encoded batches, oldest first */
+    size_t queue_records[MAX_QUEUED_BATCHES];      /* records of each */
     size_t nqueue;
     struct dip_dynbuf *taken[MAX_QUEUED_BATCHES];  /* the ones the running job writes */
+    size_t taken_records[MAX_QUEUED_BATCHES];
     size_t ntaken;
     size_t appended;          /* how many of them the job appended */
     bool synced;              /* and made durable */
@@ -72,6 +81,8 @@ struct dip_replicator {
     uv_timer_t flush_timer, persist_timer;
     struct dip_dynbuf scratch;
     struct dip_replicator_stats st;
+    uint64_t durable_records;  /* records of the batches <= durable */
+    uint64_t unsynced_records; /* appended by a job whose fsync failed: durable with the next one */
     bool closing;
     int open_handles;
 };
@@ -242,9 +253,8 @@ static void pump(struct sender *s)
 
 /* ---- batches into the spool ---- */
 
-static void writer_work(uv_work_t *req)
+static void writer_work(struct dip_replicator *r)
 {
-    struct dip_replicator *r = req->data;
     struct writer *w = &r->w;
     w->rc = DIP_OK;
     w->appended = 0;
@@ -274,14 +284,19 @@ static void writer_work(uv_work_t *req)
     }
 }
 
-static void writer_done(uv_work_t *req, int status)
+static void writer_done(uv_async_t *a)
 {
-    struct dip_replicator *r = req->data;
+    struct dip_replicator *r = a->data;
     struct writer *w = &r->w;
-    (void)status;
+    if (!w->busy) return; /* a signal coalesced with one already handled */
     w->busy = false;
     r->st.spooled_batches += w->appended;
     if (w->appended && w->synced) r->durable = w->last_seq;
+    for (size_t i = 0; i < w->appended; i++) r->unsynced_records += w->taken_records[i];
+    if (w->synced) {
+        r->durable_records += r->unsynced_records;
+        r->unsynced_records = 0;
+    }
     for (size_t i = 0; i < w->ntaken; i++) {
         if (i >= w->appended) {
             /* the records of a batch that could not be spooled are refused */
@@ -307,19 +322,70 @@ static void writer_start(struct dip_replicator *r)
     struct writer *w = &r->w;
     if (w->busy || (!w->nqueue && !r->persist_due)) return;
     memcpy(w->taken, w->queue, w->nqueue * sizeof *w->queue);
+    memcpy(w->taken_records, w->queue_records, w->nqueue * sizeof *w->queue_records);
     w->ntaken = w->nqueue;
     w->nqueue = 0;
     w->persist = r->persist_due;
     r->persist_due = false;
     for (size_t i = 0; i < r->nsenders; i++) w->acks[i] = r->senders[i].acked;
-    w->work.data = r;
     w->busy = true;
     r->open_handles++;
-    if (uv_queue_work(r->node->loop, &w->work, writer_work, writer_done)) {
-        /* cannot happen with a live loop; do the work here rather than lose it */
-        writer_work(&w->work);
-        writer_done(&w->work, 0);
+    uv_mutex_lock(&w->wake_lock);
+    w->job_ready = true;
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->wake_lock);
+}
+
+static void writer_thread(void *arg)
+{
+    struct dip_replicator *r = arg;
+    struct writer *w = &r->w;
+    for (;;) {
+        uv_mutex_lock(&w->wake_lock);
+        while (!w->job_ready && !w->stop) uv_cond_wait(&w->wake, &w->wake_lock);
+        bool run = w->job_ready;
+        w->job_ready = false;
+        uv_mutex_unlock(&w->wake_lock);
+        if (!run) return;
+        writer_work(r);
+        uv_async_send(w->done);
     }
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* Starts the writer's thread and its signal. Returns DIP_OK or DIP_ENOMEM. */
+static int writer_open(struct dip_replicator *r)
+{
+    struct writer *w = &r->w;
+    if (!(w->done = malloc(sizeof *w->done))) return DIP_ENOMEM;
+    if (uv_async_init(r->node->loop, w->done, writer_done)) {
+        free(w->done);
+        return DIP_ENOMEM;
+    }
+    w->done->data = r;
+    uv_mutex_init(&w->wake_lock);
+    uv_cond_init(&w->wake);
+    if (uv_thread_create(&w->thread, writer_thread, r)) {
+        uv_close((uv_handle_t *)w->done, free_handle);
+        uv_cond_destroy(&w->wake);
+        uv_mutex_destroy(&w->wake_lock);
+        return DIP_ENOMEM;
+    }
+    return DIP_OK;
+}
+
+/* Ends the writer's thread (idle: every job it ran is done) and closes its signal. */
+static void writer_close(struct writer *w)
+{
+    uv_mutex_lock(&w->wake_lock);
+    w->stop = true;
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->wake_lock);
+    uv_thread_join(&w->thread);
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->wake_lock);
+    uv_close((uv_handle_t *)w->done, free_handle);
 }
 
 bool dip_replicator_busy(const struct dip_replicator *r) { return r->w.nqueue >= MAX_QUEUED_BATCHES / 2; }
@@ -344,11 +410,16 @@ int dip_replicator_flush(struct dip_replicator *r, struct dip_errbuf *eb)
         r->npending = 0;
         return dip_err_set(eb, rc, "cannot encode a batch");
     }
+    r->w.queue_records[r->w.nqueue] = r->npending;
     r->npending = 0;
     r->w.queue[r->w.nqueue++] = b;
     writer_start(r);
     return DIP_OK;
 }
+
+uint64_t dip_replicator_taken(const struct dip_replicator *r) { return r->st.records; }
+
+uint64_t dip_replicator_settled(const struct dip_replicator *r) { return r->durable_records + r->st.refused; }
 
 static void flush_fire(uv_timer_t *t)
 {
@@ -409,6 +480,13 @@ int dip_replicator_open(struct dip_node *n, const char *spool_dir, uint64_t max_
         free(r);
         return rc;
     }
+    if ((rc = writer_open(r))) {
+        dip_spool_close(r->spool);
+        dip_dynbuf_free(&r->scratch);
+        free(r->pending);
+        free(r);
+        return dip_err_set(eb, rc, "cannot start the spool writer's thread");
+    }
     uv_mutex_init(&r->lock);
     r->durable = dip_spool_last(r->spool);
     uv_timer_init(n->loop, &r->flush_timer);
@@ -465,6 +543,7 @@ int dip_replicator_status_xml(const struct dip_replicator *r, struct dip_dynbuf 
 static void replicator_handle_closed(struct dip_replicator *r)
 {
     if (--r->open_handles) return;
+    writer_close(&r->w);
     dip_spool_close(r->spool);
     uv_mutex_destroy(&r->lock);
     dip_dynbuf_free(&r->scratch);

@@ -42,6 +42,14 @@ bool dip_replicator_busy(const struct dip_replicator *r);
 int dip_replicator_add(struct dip_replicator *r, const struct dip_flow *flows, size_t n, struct dip_errbuf *eb);
 int dip_replicator_flush(struct dip_replicator *r, struct dip_errbuf *eb);
 
+/* Returns: records taken so far (dip_replicator_add). */
+uint64_t dip_replicator_taken(const struct dip_replicator *r);
+/* Returns: records settled so far: fsync'd in the spool, or refused and
+ * counted. Records settle in the order they were taken, so once settled
+ * reaches what dip_replicator_taken returned at some moment, every record
+ * taken until then is settled (what an exporter that can wait waits for). */
+uint64_t dip_replicator_settled(const struct dip_replicator *r);
+
 /* Counters. */
 struct dip_replicator_stats {
     uint64_t records;       /* taken */
