@@ -162,15 +162,21 @@ void collect_pending_drain(struct dip_collect *c, uint64_t now_ms);
 void collect_pending_expire(struct dip_collect *c, uint64_t now_ms);
 void collect_pending_drop_domain(struct dip_collect *c, struct domain *d);
 
-/* record.c: turning decoded fields into a struct dip_flow */
+/* record.c: turning decoded fields into a struct dip_flow. Everything in a
+ * struct rec belongs to one record: collect_rec_begin() resets it (and the
+ * output slot) before each record, so no byte of an earlier record, or of
+ * whatever the memory held, reaches the next one. It zeroes every field
+ * before v[]; v[t] is read only where have has bit t, so clearing have
+ * resets v[]. New per-record fields go before v[]. */
 struct rec {
     struct dip_flow *f;     /* the output slot being filled */
-    struct dip_addr bgp_nh;
+    struct dip_addr bgp_nh; /* bgpNextHop (IE 18/63): stands in for an absent ipNextHop */
     const uint8_t *frame;   /* a sampled packet's headers (T_FRAME_L2 / T_FRAME_IP) */
     uint16_t frame_len;
     uint64_t have;          /* bit per target seen */
-    uint64_t v[T_COUNT];    /* raw values of targets past T_LAST_DIRECT */
+    uint64_t v[T_COUNT];    /* raw values of targets past T_LAST_DIRECT: valid where have says; last */
 };
+void collect_rec_begin(struct rec *r, struct dip_flow *f);
 void collect_rec_finish(const struct dip_collect *c, const struct msg *m, struct rec *r);
 void collect_rec_apply_options(struct msg *m, const struct rec *r);
 uint64_t collect_uptime_ms(uint64_t export_ms, uint32_t sysuptime, uint32_t up);

@@ -341,15 +341,13 @@ static int data_fixed(struct dip_collect *c, struct msg *m, const struct tmpl *t
     if (rc) return rc;
     const uint8_t *p = set->p;
     struct rec r;
-    static const struct dip_flow zero;
     const struct field_op *ops = t->mapped;
     const uint16_t *g = t->group;
 #define EACH(kind) for (uint16_t i = g[kind]; i < g[(kind) + 1]; i++)
 #define AT(op) (fb + (op).store_off)
     for (size_t k = 0; k < n; k++, p += t->min_len) {
-        r.f = &c->out[c->out_n];
-        *r.f = zero;
-        r.have = t->fast_have;
+        collect_rec_begin(&r, &c->out[c->out_n]);
+        r.have = t->fast_have; /* the fast kinds below set no bits of their own */
         uint8_t *fb = (uint8_t *)r.f;
         EACH(SK_ADDR4) set_addr4((struct dip_addr *)AT(ops[i]), dip_get_u32(p + ops[i].offset));
         EACH(SK_ADDR16) set_addr16((struct dip_addr *)AT(ops[i]), p + ops[i].offset);
@@ -379,9 +377,7 @@ static int data_var(struct dip_collect *c, struct msg *m, const struct tmpl *t, 
         size_t rec_off = dip_cursor_offset(set);
         int rc = collect_out_reserve(c, 1);
         if (rc) return rc;
-        r.f = &c->out[c->out_n];
-        memset(r.f, 0, sizeof *r.f);
-        r.have = 0;
+        collect_rec_begin(&r, &c->out[c->out_n]);
         for (uint16_t i = 0; i < t->nops; i++) {
             uint16_t len = t->ops[i].len;
             if (len == VAR_LEN) {

@@ -527,6 +527,138 @@ static void test_v9_template_expires_without_refresh(void)
     run_end(&r);
 }
 
+/* ---- next hops, and a decoder resets all per-record state ---- */
+
+/* Template 260: the 13 fields of 256, then BGP_IPV4_NEXT_HOP (18) and
+ * BGP_IPV6_NEXT_HOP (63), no IPV4_NEXT_HOP. */
+static void v9_bgp_template(struct pkt *p)
+{
+    uint16_t f[V9_NFIELDS * 2 + 4];
+    memcpy(f, v9_fields, sizeof v9_fields);
+    f[V9_NFIELDS * 2] = 18; f[V9_NFIELDS * 2 + 1] = 4;
+    f[V9_NFIELDS * 2 + 2] = 63; f[V9_NFIELDS * 2 + 3] = 16;
+    tmpl_rec(p, 260, V9_NFIELDS + 2, f);
+}
+
+/* A record of template 260: with a BGP next hop, or (the record under test)
+ * both BGP next hops zero. */
+static void v9_bgp_record(struct pkt *p, int with_bgp)
+{
+    static const uint8_t bgp6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe };
+    static const uint8_t zero6[16] = { 0 };
+    v9_record(p, with_bgp ? 0x0a000001 : 0x0a000009, with_bgp ? 1001 : 1009, U - 2000, U - 100);
+    if (with_bgp) pk_ip4(p, 192, 0, 2, 254);
+    else pk_u32(p, 0);
+    pk_bytes(p, with_bgp ? bgp6 : zero6, 16);
+}
+
+/* Template 261: a flow with every optional field v9 gives: IPV4_NEXT_HOP
+ * and BGP next hop, AS numbers, masks, interfaces, tos, flags,
+ * SAMPLING_INTERVAL, ICMP_TYPE. */
+static const uint16_t v9_rich_fields[] = { 8, 4, 12, 4, 4, 1, 15, 4, 18, 4, 16, 2, 17, 2, 9, 1, 13, 1, 10, 2,
+                                           14, 2, 5, 1, 6, 1, 34, 4, 32, 2, 22, 4, 21, 4, 2, 4, 1, 4 };
+
+static void v9_rich_record(struct pkt *p)
+{
+    pk_ip4(p, 10, 9, 9, 9); pk_ip4(p, 10, 8, 8, 8); pk_u8(p, 1); pk_ip4(p, 10, 0, 0, 254);
+    pk_ip4(p, 198, 51, 100, 1); pk_u16(p, 64512); pk_u16(p, 15169); pk_u8(p, 8); pk_u8(p, 24);
+    pk_u16(p, 11); pk_u16(p, 12); pk_u8(p, 0x28); pk_u8(p, 0x12); pk_u32(p, 100); pk_u16(p, 0x0800);
+    pk_u32(p, U - 700); pk_u32(p, U - 200); pk_u32(p, 5); pk_u32(p, 500);
+    p->count++;
+}
+
+/* What the decoder sees before the record under test. */
+enum v9_before { V9_ALONE, V9_AFTER_BGP_IN_FLOWSET, V9_AFTER_OTHER_TEMPLATE, V9_AFTER_EARLIER_PACKET,
+                 V9_BUFFERED_AFTER_OTHER_TEMPLATE, V9_NBEFORE };
+
+static void v9_templates(struct pkt *p)
+{
+    set_begin(p, 0);
+    v9_bgp_template(p);
+    tmpl_rec(p, 261, sizeof v9_rich_fields / sizeof v9_rich_fields[0] / 2, v9_rich_fields);
+    set_end(p);
+}
+
+static void v9_rich_flowset(struct pkt *p)
+{
+    set_begin(p, 261);
+    v9_rich_record(p);
+    set_pad(p);
+    set_end(p);
+}
+
+/* Writes the packets of one case into pkts; returns how many. The record
+ * under test is always the last one decoded. */
+static size_t v9_before_case(enum v9_before b, struct pkt *pkts)
+{
+    struct pkt *p = &pkts[0];
+    v9_begin(p, U, E, 1, 0);
+    if (b == V9_BUFFERED_AFTER_OTHER_TEMPLATE) { /* data first; its template comes after another record */
+        set_begin(p, 260);
+        v9_bgp_record(p, 0);
+        set_end(p);
+        v9_end(p);
+        p = &pkts[1];
+        v9_begin(p, U, E, 2, 0);
+        v9_templates(p);
+        v9_rich_flowset(p);
+        v9_end(p);
+        return 2;
+    }
+    v9_templates(p);
+    if (b == V9_AFTER_OTHER_TEMPLATE || b == V9_AFTER_EARLIER_PACKET) v9_rich_flowset(p);
+    if (b == V9_AFTER_EARLIER_PACKET) {
+        set_begin(p, 260);
+        v9_bgp_record(p, 1);
+        set_end(p);
+        v9_end(p);
+        p = &pkts[1];
+        v9_begin(p, U, E, 2, 0);
+    }
+    set_begin(p, 260);
+    if (b == V9_AFTER_BGP_IN_FLOWSET) v9_bgp_record(p, 1);
+    v9_bgp_record(p, 0);
+    set_end(p);
+    v9_end(p);
+    return b == V9_AFTER_EARLIER_PACKET ? 2 : 1;
+}
+
+/* Feeds pkts to a fresh collector; writes the XML of the last record. */
+static void last_record_text(const struct pkt *pkts, size_t n, char *out, size_t cap)
+{
+    struct run r;
+    run_start(&r, NULL);
+    for (size_t i = 0; i < n; i++) CU_ASSERT_EQUAL(run_feed(&r, &pkts[i]), DIP_OK);
+    CU_ASSERT_FATAL(r.fl.n > 0);
+    flow_text(&r.fl.v[r.fl.n - 1], out, cap);
+    run_end(&r);
+}
+
+static void test_v9_zero_bgp_next_hop_leaves_nexthop_out(void)
+{
+    static struct pkt pkts[2];
+    char text[1024];
+    last_record_text(pkts, v9_before_case(V9_ALONE, pkts), text, sizeof text);
+    CU_ASSERT(strstr(text, "nexthop=") == NULL);
+    last_record_text(pkts, v9_before_case(V9_AFTER_BGP_IN_FLOWSET, pkts), text, sizeof text);
+    CU_ASSERT(strstr(text, "nexthop=") == NULL);
+}
+
+/* The record under test decodes to the same flow whatever came before it:
+ * a record that set a BGP next hop, one with every optional field, another
+ * packet, or nothing; and also when it waited for its template. */
+static void test_v9_decoder_resets_all_per_record_state(void)
+{
+    static struct pkt pkts[2];
+    char alone[1024], after[1024];
+    last_record_text(pkts, v9_before_case(V9_ALONE, pkts), alone, sizeof alone);
+    for (int b = V9_ALONE + 1; b < V9_NBEFORE; b++) {
+        last_record_text(pkts, v9_before_case((enum v9_before)b, pkts), after, sizeof after);
+        if (strcmp(after, alone)) printf("\n  case %d:\n  alone: %s\n  after: %s\n", b, alone, after);
+        CU_ASSERT_STRING_EQUAL(after, alone);
+    }
+}
+
 static void test_templates_are_kept_per_exporter_and_domain(void)
 {
     struct run r;
@@ -613,6 +745,8 @@ int dip_suite_collect(void)
     CU_add_test(s, "test_v9_absurd_field_length_rejects_template", test_v9_absurd_field_length_rejects_template);
     CU_add_test(s, "test_v9_template_change_mid_stream_uses_new_layout", test_v9_template_change_mid_stream_uses_new_layout);
     CU_add_test(s, "test_v9_template_expires_without_refresh", test_v9_template_expires_without_refresh);
+    CU_add_test(s, "test_v9_zero_bgp_next_hop_leaves_nexthop_out", test_v9_zero_bgp_next_hop_leaves_nexthop_out);
+    CU_add_test(s, "test_v9_decoder_resets_all_per_record_state", test_v9_decoder_resets_all_per_record_state);
     CU_add_test(s, "test_templates_are_kept_per_exporter_and_domain", test_templates_are_kept_per_exporter_and_domain);
     CU_add_test(s, "test_stats_text_and_xml_name_exporter_and_counters", test_stats_text_and_xml_name_exporter_and_counters);
     return 0;

@@ -346,6 +346,190 @@ static void test_ipfix_mixed_family_template_keeps_the_nonzero_address(void)
     run_end(&r);
 }
 
+/* ---- next hops, and a decoder resets all per-record state ---- */
+
+static const uint8_t bgp6_fe[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe };
+static const uint8_t no_addr6[16] = { 0 };
+
+/* Kinds of record for the next-hop tests: the record under test carries zero
+ * BGP next hops and nothing optional; the others set what it lacks. */
+enum nh_kind { NH_ZERO = 0, NH_BGP4, NH_BGP6 };
+
+/* Template 900, fixed length: src dst sport dport proto packets, then
+ * bgpNextHopIPv4Address (18) and bgpNextHopIPv6Address (63), no ipNextHop. */
+static const uint16_t t900[] = { 8, 4, 12, 4, 7, 2, 11, 2, 4, 1, 2, 4, 18, 4, 63, 16 };
+
+static void rec900(struct pkt *p, enum nh_kind kind)
+{
+    pk_ip4(p, 10, 0, 0, (uint8_t)(9 + kind)); pk_ip4(p, 10, 1, 0, 1); pk_u16(p, (uint16_t)(4000 + kind));
+    pk_u16(p, 53); pk_u8(p, 17); pk_u32(p, 1);
+    if (kind == NH_BGP4) pk_ip4(p, 192, 0, 2, 254);
+    else pk_u32(p, 0);
+    pk_bytes(p, kind == NH_BGP6 ? bgp6_fe : no_addr6, 16);
+}
+
+/* Template 910, variable length: the same next hops around an
+ * applicationName (96) and a dataLinkFrameSection (315), both variable. */
+static const uint16_t t910[] = { 8, 4, 12, 4, 96, 0xffff, 18, 4, 63, 16, 315, 0xffff, 2, 4 };
+
+static void rec910(struct pkt *p, enum nh_kind kind)
+{
+    static const uint8_t frame[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 0x08, 0x00, 0x45 };
+    pk_ip4(p, 10, 0, 0, (uint8_t)(9 + kind)); pk_ip4(p, 10, 1, 0, 1);
+    if (kind == NH_ZERO) pk_u8(p, 0);
+    else { pk_u8(p, 3); pk_bytes(p, "dns", 3); }
+    if (kind == NH_BGP4) pk_ip4(p, 192, 0, 2, 254);
+    else pk_u32(p, 0);
+    pk_bytes(p, kind == NH_BGP6 ? bgp6_fe : no_addr6, 16);
+    if (kind == NH_ZERO) pk_u8(p, 0);
+    else { pk_u8(p, sizeof frame); pk_bytes(p, frame, sizeof frame); }
+    pk_u32(p, 1);
+}
+
+/* Template 901: a record with every optional field the decoder knows of a
+ * flow: ipNextHop and BGP next hop, AS numbers, masks, interfaces, tos,
+ * flags, samplingInterval, ICMP type/code, times in milliseconds. */
+static const uint16_t t901[] = { 8, 4, 12, 4, 7, 2, 11, 2, 4, 1, 15, 4, 18, 4, 16, 4, 17, 4, 9, 1, 13, 1,
+                                 10, 4, 14, 4, 5, 1, 6, 1, 34, 4, 32, 2, 152, 8, 153, 8, 2, 4, 1, 4 };
+
+static void rec901(struct pkt *p)
+{
+    pk_ip4(p, 10, 9, 9, 9); pk_ip4(p, 10, 8, 8, 8); pk_u16(p, 0); pk_u16(p, 0); pk_u8(p, 1);
+    pk_ip4(p, 10, 0, 0, 254); pk_ip4(p, 198, 51, 100, 1); pk_u32(p, 64512); pk_u32(p, 15169); pk_u8(p, 8);
+    pk_u8(p, 24); pk_u32(p, 11); pk_u32(p, 12); pk_u8(p, 0x28); pk_u8(p, 0x12); pk_u32(p, 100);
+    pk_u16(p, 0x0800); pk_u64(p, (uint64_t)E * 1000 - 700); pk_u64(p, (uint64_t)E * 1000 - 200);
+    pk_u32(p, 5); pk_u32(p, 500);
+}
+
+static void test_ipfix_zero_bgp_next_hop_leaves_nexthop_out(void)
+{
+    struct run r;
+    struct pkt p;
+    run_start(&r, NULL);
+    ipfix_begin(&p, E, 0, 1);
+    set_begin(&p, 2);
+    tmpl_rec(&p, 900, sizeof t900 / sizeof t900[0] / 2, t900);
+    set_end(&p);
+    set_begin(&p, 900);
+    rec900(&p, NH_ZERO);
+    rec900(&p, NH_BGP4);
+    rec900(&p, NH_BGP6);
+    set_end(&p);
+    ipfix_end(&p);
+    CU_ASSERT_EQUAL(run_feed(&r, &p), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(r.fl.n, 3);
+    char text[1024];
+    flow_text(&r.fl.v[0], text, sizeof text);
+    CU_ASSERT(!(r.fl.v[0].present & DIP_F_NEXTHOP)); /* both zero: no BGP route, next hop unknown */
+    CU_ASSERT(strstr(text, "nexthop=") == NULL);
+    CU_ASSERT(r.fl.v[1].present & DIP_F_NEXTHOP);    /* a BGP next hop stands in for ipNextHop */
+    CU_ASSERT_STRING_EQUAL(addr_str(&r.fl.v[1].nexthop), "192.0.2.254");
+    CU_ASSERT_STRING_EQUAL(addr_str(&r.fl.v[2].nexthop), "2001:db8::fe");
+    run_end(&r);
+}
+
+/* ipNextHopIPv4Address (15) = 0 is the exporter's own value of the next hop
+ * (as in NetFlow v5) and is kept, even beside a BGP next hop. */
+static void test_ipfix_zero_ip_next_hop_is_kept_as_written(void)
+{
+    struct run r;
+    struct pkt p;
+    run_start(&r, NULL);
+    ipfix_begin(&p, E, 0, 1);
+    set_begin(&p, 2);
+    const uint16_t f[] = { 8, 4, 15, 4, 18, 4 };
+    tmpl_rec(&p, 902, 3, f);
+    set_end(&p);
+    set_begin(&p, 902);
+    pk_ip4(&p, 10, 0, 0, 1); pk_u32(&p, 0); pk_ip4(&p, 192, 0, 2, 254);
+    set_end(&p);
+    ipfix_end(&p);
+    CU_ASSERT_EQUAL(run_feed(&r, &p), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(r.fl.n, 1);
+    CU_ASSERT(r.fl.v[0].present & DIP_F_NEXTHOP);
+    CU_ASSERT_STRING_EQUAL(addr_str(&r.fl.v[0].nexthop), "0.0.0.0");
+    run_end(&r);
+}
+
+/* A template layout under test and its record writer. */
+struct layout {
+    uint16_t id;
+    size_t nfields;
+    const uint16_t *fields;
+    void (*rec)(struct pkt *p, enum nh_kind kind);
+};
+
+/* What the decoder sees before the record under test (NH_ZERO). */
+enum before { ALONE, AFTER_BGP4_IN_SET, AFTER_BGP6_IN_SET, AFTER_OTHER_TEMPLATE, AFTER_EARLIER_MESSAGE, NBEFORE };
+
+/* Writes the messages of one case into msgs; returns how many. */
+static size_t before_case(const struct layout *l, enum before b, struct pkt *msgs)
+{
+    struct pkt *p = &msgs[0];
+    ipfix_begin(p, E, 0, 1);
+    set_begin(p, 2);
+    tmpl_rec(p, l->id, l->nfields, l->fields);
+    tmpl_rec(p, 901, sizeof t901 / sizeof t901[0] / 2, t901);
+    set_end(p);
+    if (b == AFTER_OTHER_TEMPLATE || b == AFTER_EARLIER_MESSAGE) {
+        set_begin(p, 901);
+        rec901(p);
+        set_end(p);
+    }
+    if (b == AFTER_EARLIER_MESSAGE) {
+        set_begin(p, l->id);
+        l->rec(p, NH_BGP4);
+        l->rec(p, NH_BGP6);
+        set_end(p);
+        ipfix_end(p);
+        p = &msgs[1];
+        ipfix_begin(p, E, 3, 1);
+    }
+    set_begin(p, l->id);
+    if (b == AFTER_BGP4_IN_SET) l->rec(p, NH_BGP4);
+    if (b == AFTER_BGP6_IN_SET) l->rec(p, NH_BGP6);
+    l->rec(p, NH_ZERO);
+    set_end(p);
+    ipfix_end(p);
+    return b == AFTER_EARLIER_MESSAGE ? 2 : 1;
+}
+
+/* Feeds msgs to a fresh collector; writes the XML of the last record. */
+static void last_record_text(const struct pkt *msgs, size_t n, char *out, size_t cap)
+{
+    struct run r;
+    run_start(&r, NULL);
+    for (size_t i = 0; i < n; i++) CU_ASSERT_EQUAL(run_feed(&r, &msgs[i]), DIP_OK);
+    CU_ASSERT_FATAL(r.fl.n > 0);
+    flow_text(&r.fl.v[r.fl.n - 1], out, cap);
+    run_end(&r);
+}
+
+/* The record under test decodes to the same flow whatever came before it. */
+static void check_same_record_after_anything(const struct layout *l)
+{
+    static struct pkt msgs[2];
+    char alone[1024], after[1024];
+    last_record_text(msgs, before_case(l, ALONE, msgs), alone, sizeof alone);
+    for (int b = ALONE + 1; b < NBEFORE; b++) {
+        last_record_text(msgs, before_case(l, (enum before)b, msgs), after, sizeof after);
+        if (strcmp(after, alone)) printf("\n  template %u, case %d:\n  alone: %s\n  after: %s\n", l->id, b, alone, after);
+        CU_ASSERT_STRING_EQUAL(after, alone);
+    }
+}
+
+static void test_ipfix_fixed_length_decoder_resets_all_per_record_state(void)
+{
+    const struct layout l = { 900, sizeof t900 / sizeof t900[0] / 2, t900, rec900 };
+    check_same_record_after_anything(&l);
+}
+
+static void test_ipfix_variable_length_decoder_resets_all_per_record_state(void)
+{
+    const struct layout l = { 910, sizeof t910 / sizeof t910[0] / 2, t910, rec910 };
+    check_same_record_after_anything(&l);
+}
+
 static void define_two_templates(struct pkt *p, uint32_t seq)
 {
     ipfix_begin(p, E, seq, 1);
@@ -831,6 +1015,12 @@ int dip_suite_collect_ipfix(void)
                 test_ipfix_packet_samples_take_addresses_from_sampled_headers);
     CU_add_test(s, "test_ipfix_mixed_family_template_keeps_the_nonzero_address",
                 test_ipfix_mixed_family_template_keeps_the_nonzero_address);
+    CU_add_test(s, "test_ipfix_zero_bgp_next_hop_leaves_nexthop_out", test_ipfix_zero_bgp_next_hop_leaves_nexthop_out);
+    CU_add_test(s, "test_ipfix_zero_ip_next_hop_is_kept_as_written", test_ipfix_zero_ip_next_hop_is_kept_as_written);
+    CU_add_test(s, "test_ipfix_fixed_length_decoder_resets_all_per_record_state",
+                test_ipfix_fixed_length_decoder_resets_all_per_record_state);
+    CU_add_test(s, "test_ipfix_variable_length_decoder_resets_all_per_record_state",
+                test_ipfix_variable_length_decoder_resets_all_per_record_state);
     CU_add_test(s, "test_ipfix_template_withdrawal_drops_cached_template", test_ipfix_template_withdrawal_drops_cached_template);
     CU_add_test(s, "test_ipfix_withdraw_all_drops_every_template_of_its_kind",
                 test_ipfix_withdraw_all_drops_every_template_of_its_kind);
