@@ -183,7 +183,8 @@ typedef int (*dip_flow_batch_fn)(void *ctx, const struct dip_flow *flows, size_t
  * or record, returns DIP_ESYNTAX / DIP_EINVAL with "name:line:column: why" and
  * does not deliver the batch in progress. *delivered counts records delivered.
  * Parsed as dip_xml_stream_fd parses (common/xmlsafe.h): a DOCTYPE is refused,
- * no entity is ever expanded, libxml2's size limits hold.
+ * no entity is ever expanded, libxml2's size limits hold. A record whose
+ * `last` is earlier than its `first` is refused (DIP_EINVAL, both named).
  * Batches are cut every `batch` records, so the same document and batch give
  * the same batches every time (a resumed ingest relies on it). */
 int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx,

@@ -25,7 +25,9 @@ struct xml_input {
 };
 
 /* Each `flow` element becomes a record of the batch in progress; a full
- * batch is handed on. */
+ * batch is handed on. A record that ends before it starts is refused, not
+ * repaired: `first` is part of its identity (the flow ID), so the only
+ * honest repair would be a guess at `last`. */
 static int on_element(void *arg, const struct dip_xml_element *e, struct dip_errbuf *eb)
 {
     struct xml_input *in = arg;
@@ -34,6 +36,10 @@ static int on_element(void *arg, const struct dip_xml_element *e, struct dip_err
     struct dip_errbuf why;
     if (dip_flow_from_attrs(f, e->attr_names, e->attr_values, e->nattrs, &why) != DIP_OK)
         return dip_err_set(eb, DIP_EINVAL, "%s:%d:%d: %s", in->name, e->line, e->column, why.msg);
+    if (f->last < f->first)
+        return dip_err_set(eb, DIP_EINVAL, "%s:%d:%d: flow ends before it starts: last=\"%llu\" is earlier than "
+                           "first=\"%llu\"", in->name, e->line, e->column, (unsigned long long)f->last,
+                           (unsigned long long)f->first);
     if (++in->n < in->batch) return DIP_OK;
     int rc = in->fn(in->ctx, in->buf, in->n);
     if (rc) return rc;

@@ -1,7 +1,7 @@
 # store_badinput.sh - bad input gets a clear error and loses nothing:
 # malformed XML (line and column named, the batch holding it not stored),
-# an invalid attribute, billion laughs and entities (refused at once), an
-# XPath syntax error (column named, <error> document).
+# an invalid attribute, billion laughs and entities (refused at once), a flow
+# ending before it starts, an XPath syntax error (column named, <error> document).
 . tests/e2e/lib.sh.inc
 d="$WORK/store"
 cat > "$WORK/good.xml" <<'XML'
@@ -42,6 +42,20 @@ grep -q 'laughs.xml:2:.*DOCTYPE' "$WORK/err" || { cat "$WORK/err"; fail "billion
 printf '<flows><flow src="&x;" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1" last="2" id="00000000000000c2"/></flows>\n' > "$WORK/entity.xml"
 if "$DIP_BIN" store ingest --dir "$d" "$WORK/entity.xml" 2>"$WORK/err"; then fail "an undeclared entity was accepted"; fi
 grep -q "entity.xml:1:.*'x'" "$WORK/err" || { cat "$WORK/err"; fail "the error does not name the entity"; }
+# a flow that ends before it starts is refused (not repaired: first is part
+# of its identity), naming the file, line and both values; the whole batch
+# before it is stored, the batch holding it is not
+{
+    printf '<flows>\n'
+    printf '<flow src="10.0.1.%d" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1000" last="1000" id="00000000000001%02x"/>\n' 1 1 2 2 3 3
+    printf '<flow src="10.0.1.4" dst="10.0.0.6" sport="1" dport="2" proto="6" packets="1" bytes="1" first="1700000005000" last="1700000004000" id="00000000000001ff"/>\n'
+    printf '</flows>\n'
+} > "$WORK/backwards.xml"
+if "$DIP_BIN" store ingest --dir "$d" --batch 2 "$WORK/backwards.xml" 2>"$WORK/err"; then fail "last < first was accepted"; fi
+grep -q 'backwards.xml:5:.*last="1700000004000".*first="1700000005000"' "$WORK/err" ||
+    { cat "$WORK/err"; fail "the error does not name line 5 and both values"; }
+n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
+[ "$n" = 4 ] || fail "after a refused record the store holds $n records, expected 4 (2 before, one whole batch of 2)"
 # XPath syntax error: an <error> document with the column, exit 1
 if "$DIP_BIN" store query --dir "$d" '//flow[@src=]' > "$WORK/out" 2>/dev/null; then fail "bad XPath accepted"; fi
 grep -q '<error code="ESYNTAX" column="[1-9]' "$WORK/out" || fail "no error document with a column: $(cat "$WORK/out")"
@@ -51,4 +65,4 @@ set +e
 "$DIP_BIN" store --help | grep -q 'usage: dipstorage store' || fail "no --help text"
 set -e
 n=$("$DIP_BIN" store query --dir "$d" 'count(//flow)' | scalar /dev/stdin)
-[ "$n" = 2 ] || fail "store changed by bad input: $n records"
+[ "$n" = 4 ] || fail "store changed by bad input: $n records"

@@ -1,7 +1,7 @@
 /* test_flow.c - the flow record: addresses, XML attributes, binary batches
  * (fed whole, truncated at every byte and corrupted at every byte), the
- * streaming XML reader (fed in pieces; DOCTYPEs and entities refused) and
- * flow IDs. */
+ * streaming XML reader (fed in pieces; DOCTYPEs, entities and records that
+ * end before they start refused) and flow IDs. */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <libxml/tree.h>
@@ -615,6 +615,32 @@ static void test_xml_reader_refuses_external_entities_and_undeclared_references(
     CU_ASSERT_EQUAL(sink.calls, 0); /* the batch in progress is not delivered */
 }
 
+static void test_xml_reader_refuses_a_flow_that_ends_before_it_starts(void)
+{
+    struct dip_flow f[3] = { sample_flow(0, 0), sample_flow(1, 0), sample_flow(0, 1) };
+    f[2].last = f[2].first - 1;
+    struct dip_dynbuf doc;
+    dip_dynbuf_init(&doc, 1 << 16);
+    dip_dynbuf_addstr(&doc, "<flows>\n");
+    for (int i = 0; i < 3; i++) {
+        dip_flow_xml_append(&f[i], &doc);
+        dip_dynbuf_addstr(&doc, "\n");
+    }
+    dip_dynbuf_addstr(&doc, "</flows>\n");
+    struct read_sink sink;
+    uint64_t delivered = 99;
+    struct dip_errbuf eb = { { 0 } };
+    CU_ASSERT_EQUAL(read_text((const char *)doc.data, 0, 2, &sink, &delivered, &eb), DIP_EINVAL);
+    /* the file, line 4, and both values */
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "in.xml:4:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "last=\"1700000000122\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(eb.msg, "first=\"1700000000123\""));
+    /* the whole batch before it was delivered, the one holding it not */
+    CU_ASSERT_EQUAL(delivered, 2);
+    CU_ASSERT_EQUAL(sink.calls, 1);
+    dip_dynbuf_free(&doc);
+}
+
 int dip_suite_flow(void)
 {
     CU_pSuite s = CU_add_suite("flow", NULL, NULL);
@@ -644,5 +670,7 @@ int dip_suite_flow(void)
                 test_xml_reader_refuses_billion_laughs_at_its_doctype);
     CU_add_test(s, "xml_reader_refuses_external_entities_and_undeclared_references",
                 test_xml_reader_refuses_external_entities_and_undeclared_references);
+    CU_add_test(s, "xml_reader_refuses_a_flow_that_ends_before_it_starts",
+                test_xml_reader_refuses_a_flow_that_ends_before_it_starts);
     return 0;
 }
