@@ -228,17 +228,6 @@ static int do_ingest(struct store_args *a)
         return DIP_EXIT_FAIL;
     }
     const char *name = fd == 0 ? "<stdin>" : file;
-    /* Peek at the first bytes to tell binary batches from XML. */
-    char magic[4] = { 0 };
-    bool batches = false;
-    if (fd != 0) {
-        batches = pread(fd, magic, 4, 0) == 4 && memcmp(magic, "DIPB", 4) == 0;
-    } else {
-        int c = getc(stdin);
-        if (c != EOF) ungetc(c, stdin);
-        batches = c == 'D';
-        fd = fileno(stdin);
-    }
     struct ingest in = { .progress = a->progress || isatty(2) };
     if (a->ack_log && !(in.ack = fopen(a->ack_log, "a"))) {
         dip_error("cannot open %s: %s", a->ack_log, strerror(errno));
@@ -248,8 +237,8 @@ static int do_ingest(struct store_args *a)
     in.start = in.last_report = now_seconds();
     uint64_t delivered = 0;
     struct dip_errbuf eb = { { 0 } };
-    int rc = batches ? dip_flow_read_batches_fd(fd, name, ingest_batch, &in, &delivered, &eb)
-                     : dip_flow_read_xml_fd(fd, name, a->batch, ingest_batch, &in, &delivered, &eb);
+    /* binary batches or XML, told by the first bytes (read, not peeked: stdin may be a pipe) */
+    int rc = dip_flow_read_fd(fd, name, a->batch, ingest_batch, &in, &delivered, &eb);
     if (!rc && !a->no_seal) rc = dip_store_seal(in.s, &in.eb); /* later commands need not replay the WAL */
     double secs = now_seconds() - in.start;
     if (rc) dip_error("%s", in.eb.msg[0] ? in.eb.msg : eb.msg);

@@ -189,9 +189,22 @@ static void stream_start(void *arg, const xmlChar *localname, const xmlChar *pre
     }
 }
 
-int dip_xml_stream_fd(int fd, const char *name, dip_xml_element_fn fn, void *arg, struct dip_errbuf *eb)
+/* Hands len bytes (end: the last) to the parser; a failure it did not
+ * report through stream_error is recorded here rather than passed over. */
+static void stream_feed(struct stream *st, const char *data, size_t len, bool end)
+{
+    int perr = xmlParseChunk(st->ctxt, data, (int)len, end);
+    if (!st->rc && (perr || (end && !st->ctxt->wellFormed)))
+        st->rc = dip_err_set(st->eb, DIP_ESYNTAX, "%s:%d: malformed XML (libxml2 error %d)", st->name,
+                             xmlSAX2GetLineNumber(st->ctxt), perr);
+}
+
+int dip_xml_stream_fd(int fd, const void *prefix, size_t prefix_len, const char *name, dip_xml_element_fn fn,
+                      void *arg, struct dip_errbuf *eb)
 {
     dip_xml_init();
+    enum { BLOCK = 1 << 16 };
+    if (prefix_len > BLOCK) return dip_err_set(eb, DIP_EINVAL, "%s: a prefix of %zu bytes is too long", name, prefix_len);
     /* Only these callbacks: with no entity, subset or reference handlers the
      * parser declares and resolves no entity, and text is passed over. */
     xmlSAXHandler sax;
@@ -205,9 +218,9 @@ int dip_xml_stream_fd(int fd, const char *name, dip_xml_element_fn fn, void *arg
     st.ctxt = xmlCreatePushParserCtxt(&sax, &st, NULL, 0, name);
     if (!st.ctxt) return dip_err_set(eb, DIP_ENOMEM, "%s: cannot start the XML parser", name);
     xmlCtxtUseOptions(st.ctxt, DIP_XML_SAFE_OPTIONS);
-    enum { BLOCK = 1 << 16 };
     char *block = malloc(BLOCK);
     if (!block) st.rc = dip_err_set(eb, DIP_ENOMEM, "%s: no memory for the XML parser", name);
+    if (!st.rc && prefix_len) stream_feed(&st, prefix, prefix_len, false);
     bool end = false;
     while (!st.rc && !end) {
         ssize_t got = read(fd, block, BLOCK);
@@ -217,11 +230,7 @@ int dip_xml_stream_fd(int fd, const char *name, dip_xml_element_fn fn, void *arg
             break;
         }
         end = got == 0;
-        int perr = xmlParseChunk(st.ctxt, block, (int)got, end);
-        /* a failure without a reported error: say so rather than go on */
-        if (!st.rc && (perr || (end && !st.ctxt->wellFormed)))
-            st.rc = dip_err_set(eb, DIP_ESYNTAX, "%s:%d: malformed XML (libxml2 error %d)", name,
-                                xmlSAX2GetLineNumber(st.ctxt), perr);
+        stream_feed(&st, block, (size_t)got, end);
     }
     free(block);
     xmlFreeParserCtxt(st.ctxt);

@@ -45,7 +45,8 @@ struct dip_xml_element {
  * returns that code with eb as fn left it. */
 typedef int (*dip_xml_element_fn)(void *arg, const struct dip_xml_element *e, struct dip_errbuf *eb);
 
-/* Streams the XML document read from fd (plain, not closed) through
+/* Streams the XML document made of the prefix bytes (when some were read
+ * from fd already; NULL, 0 for none) and the rest of fd (plain, not closed) through
  * libxml2's SAX2 push parser with DIP_XML_SAFE_OPTIONS and libxml2's default
  * limits (no XML_PARSE_HUGE: 10 MB a text or attribute, depth 256), calling
  * fn at every element start. A document type declaration is refused where it
@@ -56,6 +57,7 @@ typedef int (*dip_xml_element_fn)(void *arg, const struct dip_xml_element *e, st
  * DOCTYPE, fn being called for nothing after it; fn's code when fn stops
  * the stream; DIP_EIO when reading fails. Memory: libxml2's input window and
  * one element's attributes, whatever the document's size. */
-int dip_xml_stream_fd(int fd, const char *name, dip_xml_element_fn fn, void *arg, struct dip_errbuf *eb);
+int dip_xml_stream_fd(int fd, const void *prefix, size_t prefix_len, const char *name, dip_xml_element_fn fn,
+                      void *arg, struct dip_errbuf *eb);
 
 #endif

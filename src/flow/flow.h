@@ -192,6 +192,11 @@ int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_
 /* Reads concatenated binary batches from fd, delivering each whole batch. */
 int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
                              struct dip_errbuf *eb);
+/* Reads either from fd, from where it is (a pipe too): binary batches when
+ * the first bytes are "DIPB", else an XML document, `batch` records at a
+ * time as dip_flow_read_xml_fd does. Returns as the reader it chose. */
+int dip_flow_read_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx,
+                     uint64_t *delivered, struct dip_errbuf *eb);
 
 /* ---- flow IDs (paper section III) ---- */
 

@@ -48,14 +48,15 @@ static int on_element(void *arg, const struct dip_xml_element *e, struct dip_err
     return DIP_OK;
 }
 
-int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
-                         struct dip_errbuf *eb)
+/* Reads the document made of prefix (bytes already read from fd) and the rest of fd. */
+static int read_xml(int fd, const uint8_t *prefix, size_t prefix_len, const char *name, size_t batch,
+                    dip_flow_batch_fn fn, void *ctx, uint64_t *delivered, struct dip_errbuf *eb)
 {
     *delivered = 0;
     struct xml_input in = { .name = name, .batch = batch ? batch : 1024, .fn = fn, .ctx = ctx,
                             .delivered = delivered };
     if (!(in.buf = malloc(in.batch * sizeof *in.buf))) return DIP_ENOMEM;
-    int rc = dip_xml_stream_fd(fd, name, on_element, &in, eb);
+    int rc = dip_xml_stream_fd(fd, prefix, prefix_len, name, on_element, &in, eb);
     if (!rc && in.n) {
         rc = fn(ctx, in.buf, in.n);
         if (!rc) *delivered += in.n;
@@ -64,18 +65,25 @@ int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_
     return rc;
 }
 
+int dip_flow_read_xml_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
+                         struct dip_errbuf *eb)
+{
+    return read_xml(fd, NULL, 0, name, batch, fn, ctx, delivered, eb);
+}
+
 /* ---- binary batches ---- */
 
-int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
-                             struct dip_errbuf *eb)
+/* Reads the batches made of prefix (bytes already read from fd) and the rest of fd. */
+static int read_batches(int fd, const uint8_t *prefix, size_t prefix_len, const char *name, dip_flow_batch_fn fn,
+                        void *ctx, uint64_t *delivered, struct dip_errbuf *eb)
 {
     *delivered = 0;
     struct dip_dynbuf in;
     dip_dynbuf_init(&in, (size_t)1 << 30);
+    int rc = prefix_len ? dip_dynbuf_add(&in, prefix, prefix_len) : DIP_OK;
     uint64_t offset = 0; /* of in.data[0] in the stream */
     size_t start = 0;
     bool eof = false;
-    int rc = DIP_OK;
     while (!rc) {
         struct dip_flow *flows;
         size_t n, used;
@@ -115,4 +123,31 @@ int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, voi
     }
     dip_dynbuf_free(&in);
     return rc;
+}
+
+int dip_flow_read_batches_fd(int fd, const char *name, dip_flow_batch_fn fn, void *ctx, uint64_t *delivered,
+                             struct dip_errbuf *eb)
+{
+    return read_batches(fd, NULL, 0, name, fn, ctx, delivered, eb);
+}
+
+/* ---- either, by the first bytes ---- */
+
+int dip_flow_read_fd(int fd, const char *name, size_t batch, dip_flow_batch_fn fn, void *ctx,
+                     uint64_t *delivered, struct dip_errbuf *eb)
+{
+    /* Read, not peeked: a pipe cannot give bytes back, so the readers take
+     * them as a prefix. */
+    uint8_t magic[4];
+    size_t have = 0;
+    *delivered = 0;
+    while (have < sizeof magic) {
+        ssize_t got = read(fd, magic + have, sizeof magic - have);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return dip_err_sys(eb, errno, "read %s", name);
+        if (got == 0) break;
+        have += (size_t)got;
+    }
+    return have == 4 && memcmp(magic, "DIPB", 4) == 0 ? read_batches(fd, magic, have, name, fn, ctx, delivered, eb)
+                   : read_xml(fd, magic, have, name, batch, fn, ctx, delivered, eb);
 }

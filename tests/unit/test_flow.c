@@ -493,42 +493,51 @@ static int sink_batch(void *ctx, const struct dip_flow *flows, size_t n)
 
 struct feeder {
     int fd;
-    const char *text;
-    size_t piece;
+    const uint8_t *data;
+    size_t len, piece;
 };
 
-/* Sends the text in pieces of `piece` bytes (all at once for 0), then
+/* Sends the bytes in pieces of `piece` bytes (all at once for 0), then
  * closes. MSG_NOSIGNAL: a reader that stops early must not kill the test. */
 static void *feed(void *arg)
 {
     struct feeder *fd = arg;
-    size_t len = strlen(fd->text), piece = fd->piece ? fd->piece : len;
-    for (size_t at = 0; at < len; at += piece) {
-        size_t n = len - at < piece ? len - at : piece;
-        if (send(fd->fd, fd->text + at, n, MSG_NOSIGNAL) != (ssize_t)n) break;
+    size_t piece = fd->piece ? fd->piece : fd->len;
+    for (size_t at = 0; at < fd->len; at += piece) {
+        size_t n = fd->len - at < piece ? fd->len - at : piece;
+        if (send(fd->fd, fd->data + at, n, MSG_NOSIGNAL) != (ssize_t)n) break;
     }
     close(fd->fd);
     return NULL;
 }
 
-/* Reads text as the file "in.xml" through a socket fed in pieces. */
-static int read_text(const char *text, size_t piece, size_t batch, struct read_sink *sink, uint64_t *delivered,
-                     struct dip_errbuf *eb)
+/* Reads len bytes as the file "in.xml" through a socket fed in pieces, with
+ * dip_flow_read_fd (told the format by the first bytes) or, when not
+ * detect, dip_flow_read_xml_fd. */
+static int read_bytes(const void *data, size_t len, size_t piece, size_t batch, bool detect, struct read_sink *sink,
+                      uint64_t *delivered, struct dip_errbuf *eb)
 {
     memset(sink, 0, sizeof *sink);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return DIP_EIO;
-    struct feeder fd = { sv[1], text, piece };
+    struct feeder fd = { sv[1], data, len, piece };
     pthread_t t;
     if (pthread_create(&t, NULL, feed, &fd) != 0) {
         close(sv[0]);
         close(sv[1]);
         return DIP_EIO;
     }
-    int rc = dip_flow_read_xml_fd(sv[0], "in.xml", batch, sink_batch, sink, delivered, eb);
+    int rc = detect ? dip_flow_read_fd(sv[0], "in.xml", batch, sink_batch, sink, delivered, eb)
+                    : dip_flow_read_xml_fd(sv[0], "in.xml", batch, sink_batch, sink, delivered, eb);
     close(sv[0]);
     pthread_join(t, NULL);
     return rc;
+}
+
+static int read_text(const char *text, size_t piece, size_t batch, struct read_sink *sink, uint64_t *delivered,
+                     struct dip_errbuf *eb)
+{
+    return read_bytes(text, strlen(text), piece, batch, false, sink, delivered, eb);
 }
 
 static void test_xml_reader_gives_the_same_batches_however_the_input_is_split(void)
@@ -547,11 +556,12 @@ static void test_xml_reader_gives_the_same_batches_however_the_input_is_split(vo
     }
     dip_dynbuf_addstr(&doc, "</tank>\n");
     static const size_t pieces[] = { 0, 1, 2, 3, 7, 61 };
-    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+    for (size_t p = 0; p < 2 * sizeof pieces / sizeof pieces[0]; p++) {
         struct read_sink sink;
         uint64_t delivered = 99;
         struct dip_errbuf eb = { { 0 } };
-        CU_ASSERT_EQUAL_FATAL(read_text((const char *)doc.data, pieces[p], 2, &sink, &delivered, &eb), DIP_OK);
+        bool detect = p % 2; /* dip_flow_read_fd takes its first bytes for a prefix */
+        CU_ASSERT_EQUAL_FATAL(read_bytes(doc.data, doc.len, pieces[p / 2], 2, detect, &sink, &delivered, &eb), DIP_OK);
         CU_ASSERT_EQUAL(delivered, 5);
         CU_ASSERT_EQUAL_FATAL(sink.n, 5);
         CU_ASSERT_EQUAL(sink.calls, 3);
@@ -559,6 +569,34 @@ static void test_xml_reader_gives_the_same_batches_however_the_input_is_split(vo
         for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(memcmp(&sink.flows[i], &want[i], sizeof want[i]), 0);
     }
     dip_dynbuf_free(&doc);
+}
+
+static void test_reader_tells_batches_from_xml_by_the_first_bytes_however_split(void)
+{
+    struct dip_flow want[5] = { sample_flow(0, 0), sample_flow(1, 1), sample_flow(0, 1), sample_flow(1, 0),
+                                sample_flow(0, 0) };
+    struct dip_dynbuf bin;
+    dip_dynbuf_init(&bin, 1 << 16);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_encode(want, 3, &bin), DIP_OK);
+    CU_ASSERT_EQUAL_FATAL(dip_batch_encode(want + 3, 2, &bin), DIP_OK);
+    static const size_t pieces[] = { 0, 1, 2, 3, 5, 61 };
+    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+        struct read_sink sink;
+        uint64_t delivered = 99;
+        struct dip_errbuf eb = { { 0 } };
+        /* the batch size is the file's own, whatever `batch` says */
+        CU_ASSERT_EQUAL_FATAL(read_bytes(bin.data, bin.len, pieces[p], 4, true, &sink, &delivered, &eb), DIP_OK);
+        CU_ASSERT_EQUAL(delivered, 5);
+        CU_ASSERT(sink.calls == 2 && sink.sizes[0] == 3 && sink.sizes[1] == 2);
+        for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(memcmp(&sink.flows[i], &want[i], sizeof want[i]), 0);
+    }
+    /* shorter than the magic: an empty XML document, not a crash */
+    struct read_sink sink;
+    uint64_t delivered;
+    struct dip_errbuf eb = { { 0 } };
+    CU_ASSERT_EQUAL(read_bytes("DI", 2, 1, 4, true, &sink, &delivered, &eb), DIP_ESYNTAX);
+    CU_ASSERT_EQUAL(read_bytes("", 0, 0, 4, true, &sink, &delivered, &eb), DIP_ESYNTAX);
+    dip_dynbuf_free(&bin);
 }
 
 static void test_xml_reader_refuses_billion_laughs_at_its_doctype(void)
@@ -666,6 +704,8 @@ int dip_suite_flow(void)
     CU_add_test(s, "structured_id_preserves_key_order", test_structured_id_preserves_key_order);
     CU_add_test(s, "xml_reader_gives_the_same_batches_however_the_input_is_split",
                 test_xml_reader_gives_the_same_batches_however_the_input_is_split);
+    CU_add_test(s, "reader_tells_batches_from_xml_by_the_first_bytes_however_split",
+                test_reader_tells_batches_from_xml_by_the_first_bytes_however_split);
     CU_add_test(s, "xml_reader_refuses_billion_laughs_at_its_doctype",
                 test_xml_reader_refuses_billion_laughs_at_its_doctype);
     CU_add_test(s, "xml_reader_refuses_external_entities_and_undeclared_references",
