@@ -107,6 +107,8 @@ void dip_access_options_default(struct dip_access_options *o)
     o->client_idle_ms = 30000;
     o->gather_max_records = 2000000;
     o->max_result_records = 1000000;
+    o->max_clients = 1024;
+    o->max_clients_per_address = 256;
 }
 
 static double elapsed_ms(const struct timespec *t0)
@@ -919,6 +921,9 @@ int dip_access_open(struct dip_node *n, const struct dip_access_options *o, stru
         free(a);
         return rc;
     }
+    static const char busy[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error code=\"EAGAIN\">too many "
+                               "client connections are open (from this address or in all); try again</error>\n";
+    dip_net_listener_set_limits(a->listener, a->opt.max_clients, a->opt.max_clients_per_address, busy);
     uv_timer_init(dip_node_loop(n), &a->ping);
     a->ping.data = a;
     uv_timer_start(&a->ping, ping_roots, DIP_PING_MS, DIP_PING_MS);
@@ -950,10 +955,13 @@ int dip_access_status_xml(const struct dip_access *a, struct dip_dynbuf *out)
     for (int t = 0; t < DIP_TANK_KEYS; t++) up += a->roots[t].up;
     return dip_dynbuf_printf(out,
                              "<access client=\"%s\" queries=\"%llu\" errors=\"%llu\" partial=\"%llu\""
-                             " fallbacks=\"%llu\" direct=\"%llu\" tanks-up=\"%d\"/>",
+                             " fallbacks=\"%llu\" direct=\"%llu\" tanks-up=\"%d\" clients=\"%zu\""
+                             " refused-clients=\"%llu\"/>",
                              dip_node_map(a->node)->front.client, (unsigned long long)a->queries,
                              (unsigned long long)a->errors, (unsigned long long)a->partial,
-                             (unsigned long long)a->fallbacks, (unsigned long long)a->direct_sent, up);
+                             (unsigned long long)a->fallbacks, (unsigned long long)a->direct_sent, up,
+                             a->listener ? dip_net_listener_links(a->listener) : 0,
+                             (unsigned long long)(a->listener ? dip_net_listener_refused(a->listener) : 0));
 }
 
 static void access_release(struct dip_access *a)
@@ -971,6 +979,7 @@ void dip_access_close(struct dip_access *a)
 {
     a->closing = true;
     dip_net_listener_close(a->listener);
+    a->listener = NULL;
     for (struct client *c = a->clients; c; c = c->next)
         if (c->link) dip_net_link_close(c->link);
     uv_close((uv_handle_t *)&a->ping, ping_closed);

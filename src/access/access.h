@@ -27,6 +27,9 @@ struct dip_access_options {
     uint32_t client_idle_ms;     /* a client that sends no complete line this long is dropped (default 30000) */
     size_t gather_max_records;   /* records an access point gathers to evaluate a query (default 2,000,000) */
     size_t max_result_records;   /* default 1,000,000 */
+    size_t max_clients;          /* client connections open at once, TLS handshakes included (default 1024) */
+    size_t max_clients_per_address; /* from one address (default 256); beyond either cap a connection is
+                                       closed at once and counted (refused-clients in status) */
 };
 void dip_access_options_default(struct dip_access_options *o);
 

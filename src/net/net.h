@@ -206,6 +206,16 @@ int dip_net_listen(struct uv_loop_s *loop, struct dip_net_tls *tls, enum dip_net
                    struct dip_errbuf *eb);
 /* Returns: the bound port. */
 int dip_net_listener_port(const struct dip_net_listener *l);
+/* Caps the accepted links alive at once: in all, and from one peer address
+ * (0: no cap; none by default). A connection beyond either is closed as soon
+ * as it is accepted, before any TLS work, and counted; refusal (NULL: none;
+ * static, or outliving the listener) is written to it first, in plain text. */
+void dip_net_listener_set_limits(struct dip_net_listener *l, size_t max_links, size_t max_per_address,
+                                 const char *refusal);
+/* Returns: accepted links alive (admitted under the caps). */
+size_t dip_net_listener_links(const struct dip_net_listener *l);
+/* Returns: connections refused by the caps so far. */
+uint64_t dip_net_listener_refused(const struct dip_net_listener *l);
 /* Stops listening (accepted links stay open). */
 void dip_net_listener_close(struct dip_net_listener *l);
 

@@ -47,6 +47,24 @@ struct pending {        /* a plaintext frame queued before the link opened */
 
 struct dip_net_listener;
 
+/* What a listener admits: its accepted links still alive, in all and per peer
+ * address (net_listen.c). Shared by the listener and each admitted link
+ * (refs), since links outlive their listener. */
+struct dip_net_admission {
+    int refs;
+    size_t max_links, max_per_address; /* 0: no cap */
+    size_t links;
+    uint64_t refused;
+    const char *refusal;               /* written to a refused connection before it is closed (NULL: none) */
+    struct dip_net_link *head;         /* the admitted links still alive */
+};
+/* Admits l (its peer address known) unless a cap is reached: then counts a
+ * refusal. Returns: true when admitted (l holds a reference on a). */
+bool dip_net_admit(struct dip_net_admission *a, struct dip_net_link *l);
+/* The link is freed: it leaves its admission's count. */
+void dip_net_admission_leave(struct dip_net_link *l);
+void dip_net_admission_unref(struct dip_net_admission *a);
+
 struct dip_net_link {
     uv_tcp_t tcp;
     uv_timer_t timer;   /* the current deadline: connect+handshake, idle, or close */
@@ -78,6 +96,8 @@ struct dip_net_link {
     size_t queued;                 /* pending plaintext + bytes in uv_write requests */
 
     struct dip_net_listener *listener; /* accepted links: for on_accept */
+    struct dip_net_admission *admission; /* accepted links under a listener's caps */
+    struct dip_net_link *adm_prev, *adm_next;
     void (*on_accept)(struct dip_net_link *l, void *ctx);
 
     int code;                      /* the close code, first error wins */
@@ -87,13 +107,13 @@ struct dip_net_link {
     char peer_name[256];
     char peer_role[DIP_NET_ROLE_MAX + 1];
     struct sockaddr_storage addr;
-    uint8_t rbuf[65536];
-    uint8_t pbuf[16384];           /* decrypted plaintext */
 };
 
-/* A new link in state HANDSHAKE for an accepted connection, or NULL. */
-struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_tls *tls,
-                                           bool sniff, uint32_t handshake_timeout_ms,
+/* A new link in state HANDSHAKE for an accepted connection, or NULL (also
+ * when admission, if not NULL, refuses its peer: the connection is closed at
+ * once). */
+struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_admission *admission,
+                                           struct dip_net_tls *tls, bool sniff, uint32_t handshake_timeout_ms,
                                            void (*on_accept)(struct dip_net_link *l, void *ctx),
                                            const struct dip_net_link_callbacks *cb, void *ctx);
 /* Ends the link at once with code and msg (no flush); on_close follows from

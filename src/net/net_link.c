@@ -33,6 +33,13 @@ struct wreq {
     uint8_t data[];
 };
 
+/* The bytes of one read and the plaintext OpenSSL decrypts from them, shared
+ * by every link of a loop thread: both are consumed (delivered, copied into a
+ * frame or the backlog) before the callback returns, and reads never nest.
+ * In each link they took 80 KiB, which 16,000 idle clients made 1.37 GB. */
+static _Thread_local uint8_t read_buffer[65536];
+static _Thread_local uint8_t plain_buffer[16384];
+
 static void on_timer(uv_timer_t *t);
 static void on_kick(uv_timer_t *t);
 static void start_read(struct dip_net_link *l);
@@ -44,6 +51,7 @@ static void on_shutdown(uv_shutdown_t *req, int status);
 
 static void link_free(struct dip_net_link *l)
 {
+    if (l->admission) dip_net_admission_leave(l);
     SSL_free(l->ssl); /* frees both BIOs */
     dip_net_frame_reader_free(&l->reader);
     dip_dynbuf_free(&l->backlog);
@@ -551,12 +559,12 @@ static void pump(struct dip_net_link *l)
          * (a 3 MB answer: one copy of it less) */
         size_t room = 0;
         uint8_t *space = l->raw ? NULL : dip_net_frame_reader_space(&l->reader, &room);
-        bool direct = space && room >= sizeof l->pbuf;
+        bool direct = space && room >= sizeof plain_buffer;
         int r = direct ? SSL_read(l->ssl, space, room > INT_MAX ? INT_MAX : (int)room)
-                       : SSL_read(l->ssl, l->pbuf, (int)sizeof l->pbuf);
+                       : SSL_read(l->ssl, plain_buffer, (int)sizeof plain_buffer);
         if (r > 0) {
             if (direct) (void)dip_net_frame_reader_filled(&l->reader, (size_t)r, link_frame, l); /* loop checks state */
-            else deliver(l, l->pbuf, (size_t)r);
+            else deliver(l, plain_buffer, (size_t)r);
             continue;
         }
         int e = SSL_get_error(l->ssl, r);
@@ -604,8 +612,8 @@ static void tls_input(struct dip_net_link *l)
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    struct dip_net_link *l = h->data;
-    *buf = uv_buf_init((char *)l->rbuf, sizeof l->rbuf);
+    (void)h;
+    *buf = uv_buf_init((char *)read_buffer, sizeof read_buffer);
 }
 
 static void on_eof(struct dip_net_link *l)
@@ -813,8 +821,8 @@ int dip_net_link_connect(struct uv_loop_s *loop, struct dip_net_tls *tls, const 
 
 /* ---- accepted links ---- */
 
-struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_tls *tls,
-                                           bool sniff, uint32_t handshake_timeout_ms,
+struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_admission *admission,
+                                           struct dip_net_tls *tls, bool sniff, uint32_t handshake_timeout_ms,
                                            void (*on_accept)(struct dip_net_link *l, void *ctx),
                                            const struct dip_net_link_callbacks *cb, void *ctx)
 {
@@ -830,6 +838,14 @@ struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server,
     if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&l->addr, &alen) == 0)
         format_peer(l->peer, sizeof l->peer, (struct sockaddr *)&l->addr);
     else snprintf(l->peer, sizeof l->peer, "?");
+    if (admission && !dip_net_admit(admission, l)) {
+        if (admission->refusal) {
+            uv_buf_t b = uv_buf_init((char *)admission->refusal, (unsigned)strlen(admission->refusal));
+            (void)uv_try_write((uv_stream_t *)&l->tcp, &b, 1); /* best effort: the socket's buffer is empty */
+        }
+        link_discard(l);
+        return NULL;
+    }
     uv_tcp_nodelay(&l->tcp, 1);
     l->timeout_ms = handshake_timeout_ms ? handshake_timeout_ms : DEFAULT_TIMEOUT_MS;
     if (!tls) {

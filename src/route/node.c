@@ -216,11 +216,18 @@ err:
     return rc;
 }
 
+/* Node links come from the map's nodes and from status commands: far fewer
+ * than these caps, which bound what unauthenticated connections can hold. */
+#define NODE_MAX_LINKS 4096
+#define NODE_MAX_LINKS_PER_ADDRESS 1024
+
 int dip_node_listen(struct dip_node *n, struct dip_errbuf *eb)
 {
     const struct dip_map_node *me = &n->map->nodes[n->self];
-    return dip_net_listen(n->loop, n->tls, DIP_NET_LISTEN_TLS, me->host, me->port, 10000, on_accept,
-                          &preaccept_callbacks, n, &n->listener, eb);
+    int rc = dip_net_listen(n->loop, n->tls, DIP_NET_LISTEN_TLS, me->host, me->port, 10000, on_accept,
+                            &preaccept_callbacks, n, &n->listener, eb);
+    if (!rc) dip_net_listener_set_limits(n->listener, NODE_MAX_LINKS, NODE_MAX_LINKS_PER_ADDRESS, NULL);
+    return rc;
 }
 
 void dip_node_close(struct dip_node *n)

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "net/net.h"
@@ -769,6 +772,67 @@ static void test_idle_timeout_closes_silent_link(void)
     finish_loop(&loop, ls);
 }
 
+/* A TCP connection from local address `from` to 127.0.0.1:port (-1 on error). */
+static int connect_from(const char *from, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET }, to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, from, &a.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || connect(fd, (struct sockaddr *)&to, sizeof to)) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Runs the loop until the listener has admitted `links` and refused `refused`. */
+static bool admitted(uv_loop_t *loop, struct dip_net_listener *ls, size_t links, uint64_t refused)
+{
+    for (int i = 0; i < 400; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (dip_net_listener_links(ls) == links && dip_net_listener_refused(ls) == refused) return true;
+        usleep(5000);
+    }
+    return false;
+}
+
+static void test_listener_caps_links_in_all_and_per_address(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct side srv = { 0 };
+    struct dip_net_listener *ls = NULL;
+    struct dip_errbuf eb = { "" };
+    CU_ASSERT_EQUAL_FATAL(dip_net_listen(&loop, NULL, DIP_NET_LISTEN_PLAIN, "127.0.0.1", 0, 0, srv_accept, &srv_cb,
+                                         &srv, &ls, &eb),
+                          0);
+    dip_net_listener_set_limits(ls, 3, 2, "busy\n");
+    int port = dip_net_listener_port(ls);
+    int a1 = connect_from("127.0.0.1", port), a2 = connect_from("127.0.0.1", port);
+    int a3 = connect_from("127.0.0.1", port); /* a third from one address */
+    CU_ASSERT(a1 >= 0 && a2 >= 0 && a3 >= 0);
+    CU_ASSERT(admitted(&loop, ls, 2, 1));
+    char said[8] = "";
+    CU_ASSERT_EQUAL(recv(a3, said, sizeof said, MSG_WAITALL), 5); /* told, then closed at once */
+    CU_ASSERT_EQUAL(memcmp(said, "busy\n", 5), 0);
+    int b1 = connect_from("127.0.0.2", port), b2 = connect_from("127.0.0.2", port);
+    CU_ASSERT(admitted(&loop, ls, 3, 2)); /* the second from .2 is one beyond 3 in all */
+    CU_ASSERT_EQUAL(recv(b2, said, sizeof said, MSG_WAITALL), 5);
+    close(a1); /* its link goes, and so does its place */
+    CU_ASSERT(admitted(&loop, ls, 2, 2));
+    int b3 = connect_from("127.0.0.2", port);
+    CU_ASSERT(admitted(&loop, ls, 3, 2));
+    CU_ASSERT_EQUAL(srv.accepted, 4); /* a1, a2, b1, b3 */
+    close(a2);
+    close(a3);
+    close(b1);
+    close(b2);
+    close(b3);
+    CU_ASSERT(admitted(&loop, ls, 0, 2));
+    finish_loop(&loop, ls);
+}
+
 static void test_back_pressure_calls_on_drain(void)
 {
     uv_loop_t loop;
@@ -1082,6 +1146,7 @@ int dip_suite_net(void)
     CU_add_test(s, "frame_reader_stops_at_callback_error", test_frame_reader_stops_at_callback_error);
     CU_add_test(s, "frame_reader_refuses_oversize_frame_naming_offset",
                 test_frame_reader_refuses_oversize_frame_naming_offset);
+    CU_add_test(s, "listener_caps_links_in_all_and_per_address", test_listener_caps_links_in_all_and_per_address);
     CU_add_test(s, "pki_ensure_issues_signed_certs_and_is_idempotent",
                 test_pki_ensure_issues_signed_certs_and_is_idempotent);
     CU_add_test(s, "tls_echo_both_directions_with_20mb_frame", test_tls_echo_both_directions_with_20mb_frame);
