@@ -76,6 +76,8 @@ struct client {
     size_t gathered_len;
     struct dip_dynbuf out;
     int refs;
+    char address[64];           /* the peer's address without its port (gather_admit) */
+    bool gathering;             /* holds one of the access point's gather places */
     struct client *prev, *next;
 };
 
@@ -92,6 +94,7 @@ struct dip_access {
     uint64_t next_id;
     uint64_t queries, errors, partial, fallbacks;
     uint64_t direct_sent;       /* queries sent straight to a member below a root */
+    size_t gathers;              /* gathers running (each holds a thread of libuv's pool while it evaluates) */
     struct dip_flow *flows;      /* a large answer's records, decoded (stream_result) */
     size_t nflows, flows_cap;
     struct dip_dynbuf slice;     /* the slice of a large answer being formatted */
@@ -109,6 +112,8 @@ void dip_access_options_default(struct dip_access_options *o)
     o->max_result_records = 1000000;
     o->max_clients = 1024;
     o->max_clients_per_address = 256;
+    o->max_gathers = 3;
+    o->max_gathers_per_address = 2;
 }
 
 static double elapsed_ms(const struct timespec *t0)
@@ -207,6 +212,7 @@ static int result_doc(struct client *c, const struct dip_answer_merge *m, const 
 static void client_unref(struct client *c)
 {
     if (--c->refs) return;
+    if (c->gathering) c->a->gathers--;
     dip_dynbuf_free(&c->line);
     dip_dynbuf_free(&c->partial);
     dip_dynbuf_free(&c->out);
@@ -482,6 +488,29 @@ static void gather_work(uv_work_t *w)
 
 /* Removes the temporary stores a crash or a kill left in dir (a node's
  * folder: no other process uses it). */
+/* A gather holds a thread of libuv's pool (4 by default) until its deadline:
+ * at most max_gathers run, max_gathers_per_address from one address, so
+ * that one client cannot take every thread. Returns: true when c may
+ * gather; else c has been answered EAGAIN. */
+static bool gather_admit(struct client *c)
+{
+    struct dip_access *a = c->a;
+    size_t same = 0;
+    for (struct client *o = a->clients; o; o = o->next) same += o->gathering && strcmp(o->address, c->address) == 0;
+    if (a->gathers >= a->opt.max_gathers || same >= a->opt.max_gathers_per_address) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "busy: %zu queries that gather every record are running (at most %zu, %zu from one address); "
+                 "try again later",
+                 a->gathers, a->opt.max_gathers, a->opt.max_gathers_per_address);
+        client_fail(c, DIP_EAGAIN, 0, msg);
+        return false;
+    }
+    a->gathers++;
+    c->gathering = true;
+    return true;
+}
+
 static void remove_stale_gathers(const char *dir)
 {
     uv_fs_t req;
@@ -777,6 +806,7 @@ static void start_query(struct client *c)
         return;
     }
     c->shape = dip_xpath_shape(c->q);
+    if (c->shape == DIP_XPATH_GATHER && !gather_admit(c)) return;
     double share = 1;
     bool tie = false;
     int named = dip_xpath_named_tank(c->q);
@@ -869,6 +899,9 @@ static void client_accept(struct dip_net_link *l, void *ctx)
     c->a = a;
     c->link = l;
     c->refs = 1;
+    snprintf(c->address, sizeof c->address, "%s", dip_net_link_peer(l));
+    char *port = strrchr(c->address, ':');
+    if (port) *port = 0;
     dip_dynbuf_init(&c->line, DIP_XPATH_MAX_LEN + 2);
     dip_dynbuf_init(&c->partial, DIP_NET_FRAME_MAX);
     dip_dynbuf_init(&c->out, DIP_NET_FRAME_MAX);
@@ -956,12 +989,13 @@ int dip_access_status_xml(const struct dip_access *a, struct dip_dynbuf *out)
     return dip_dynbuf_printf(out,
                              "<access client=\"%s\" queries=\"%llu\" errors=\"%llu\" partial=\"%llu\""
                              " fallbacks=\"%llu\" direct=\"%llu\" tanks-up=\"%d\" clients=\"%zu\""
-                             " refused-clients=\"%llu\"/>",
+                             " refused-clients=\"%llu\" gathers=\"%zu\"/>",
                              dip_node_map(a->node)->front.client, (unsigned long long)a->queries,
                              (unsigned long long)a->errors, (unsigned long long)a->partial,
                              (unsigned long long)a->fallbacks, (unsigned long long)a->direct_sent, up,
                              a->listener ? dip_net_listener_links(a->listener) : 0,
-                             (unsigned long long)(a->listener ? dip_net_listener_refused(a->listener) : 0));
+                             (unsigned long long)(a->listener ? dip_net_listener_refused(a->listener) : 0),
+                             a->gathers);
 }
 
 static void access_release(struct dip_access *a)

@@ -30,6 +30,8 @@ struct dip_access_options {
     size_t max_clients;          /* client connections open at once, TLS handshakes included (default 1024) */
     size_t max_clients_per_address; /* from one address (default 256); beyond either cap a connection is
                                        closed at once and counted (refused-clients in status) */
+    size_t max_gathers;          /* queries that gather every record, running at once (default 3) */
+    size_t max_gathers_per_address; /* from one address (default 2); beyond either: EAGAIN "busy" */
 };
 void dip_access_options_default(struct dip_access_options *o);
 

@@ -72,6 +72,19 @@ static void call_timeout(uv_timer_t *t)
     dip_net_link_abort(c->link, DIP_ETIMEOUT, m);
 }
 
+/* Returns: true when reply is one whole <error> document. A server that
+ * refuses a connection (too many open) writes one and closes at once; when
+ * our request reached it after that, its kernel answers with a reset, which
+ * may come before we read to the end: the refusal is still the answer, while
+ * a reset inside a result stays an error. */
+static bool whole_error_document(const struct dip_dynbuf *reply)
+{
+    static const char tail[] = "</error>\n";
+    size_t n = sizeof tail - 1;
+    return reply->len > n && memmem(reply->data, reply->len < 64 ? reply->len : 64, "<error ", 7) &&
+           memcmp(reply->data + reply->len - n, tail, n) == 0;
+}
+
 /* Runs c to its end on a private loop. Returns the link's outcome. */
 static int run_call(struct call *c, struct dip_net_tls *tls, const char *host, int port, struct dip_errbuf *eb)
 {
@@ -98,6 +111,7 @@ static int run_call(struct call *c, struct dip_net_tls *tls, const char *host, i
     if (c->framed && c->got_reply) return DIP_OK;
     if (c->framed && c->code == DIP_OK)
         return dip_err_set(eb, DIP_EPROTO, "%s: closed the link without a reply", c->target);
+    if (!c->framed && c->code == DIP_EIO && whole_error_document(c->reply)) return DIP_OK;
     if (c->code) dip_err_set(eb, c->code, "%s", c->msg);
     return c->code;
 }

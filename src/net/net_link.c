@@ -821,6 +821,21 @@ int dip_net_link_connect(struct uv_loop_s *loop, struct dip_net_tls *tls, const 
 
 /* ---- accepted links ---- */
 
+/* Writes text to a connection about to be closed unread, reads what the peer
+ * already sent and ends our side: closing with unread input would make the
+ * kernel reset the connection, and the peer might lose the text. Best
+ * effort, never blocking: the socket's buffers are empty. */
+static void refuse_politely(struct dip_net_link *l, const char *text)
+{
+    uv_buf_t b = uv_buf_init((char *)text, (unsigned)strlen(text));
+    (void)uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&l->tcp, &fd) != 0) return;
+    for (int i = 0; i < 16 && recv(fd, read_buffer, sizeof read_buffer, MSG_DONTWAIT) > 0; i++) {
+    }
+    shutdown(fd, SHUT_WR);
+}
+
 struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server, struct dip_net_admission *admission,
                                            struct dip_net_tls *tls, bool sniff, uint32_t handshake_timeout_ms,
                                            void (*on_accept)(struct dip_net_link *l, void *ctx),
@@ -839,10 +854,7 @@ struct dip_net_link *dip_net_link_accepted(uv_loop_t *loop, uv_stream_t *server,
         format_peer(l->peer, sizeof l->peer, (struct sockaddr *)&l->addr);
     else snprintf(l->peer, sizeof l->peer, "?");
     if (admission && !dip_net_admit(admission, l)) {
-        if (admission->refusal) {
-            uv_buf_t b = uv_buf_init((char *)admission->refusal, (unsigned)strlen(admission->refusal));
-            (void)uv_try_write((uv_stream_t *)&l->tcp, &b, 1); /* best effort: the socket's buffer is empty */
-        }
+        if (admission->refusal) refuse_politely(l, admission->refusal);
         link_discard(l);
         return NULL;
     }
