@@ -1,14 +1,18 @@
 /* cmd_store.c - `dipstorage store`: one leaf store on the local disk:
- * ingest, query, export, stats, seal, compact. */
+ * ingest (resumable through an ack log), query, export, stats, seal,
+ * compact. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libxslt/transform.h>
 #include <libxslt/xsltutils.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,8 +56,8 @@ static const char usage_text[] =
     "  -m, --memory SIZE     memory budget, e.g. 512M, 2G (default 1G)\n"
     "  -b, --batch N         records per ingest batch (default 4096)\n"
     "  -p, --progress        report ingest progress every second on standard error\n"
-    "  -a, --ack-log FILE    after each stored batch, append the running count of\n"
-    "                        stored records to FILE (for crash tests and resumable loads)\n"
+    "  -a, --ack-log FILE    a resumable load (see below): after each stored batch,\n"
+    "                        append to FILE how many records of the input are stored\n"
     "  -t, --stylesheet XSL  export through an XSLT stylesheet (csv.xsl, html.xsl ship in\n"
     "                        tools/xslt/; a bare name is looked up there)\n"
     "  -o, --output FILE     write the export or result to FILE instead of standard output\n"
@@ -72,11 +76,25 @@ static const char usage_text[] =
     "      --max-results N   query result limit in records (default 1000000)\n"
     "  -h, --help            this text\n"
     "\n"
+    "resuming a load (--ack-log):\n"
+    "  After a crash or kill -9, run the same command again: same FILE, same store,\n"
+    "  same --batch, the input unchanged. Ingest skips the records FILE counts as\n"
+    "  stored and goes on; the one batch that may be stored but not yet counted is\n"
+    "  recognised by the store, which keeps each batch once by its tag (the load's\n"
+    "  origin, named in FILE's header, and its number in the input). So the load\n"
+    "  ends with every record stored exactly once, however often it was killed.\n"
+    "  The origin of an input file comes from its identity (inode, size, mtime) and\n"
+    "  the batch size: such a file loaded into the store before is not stored again,\n"
+    "  even with a new FILE. Standard input from a pipe gets a new origin per FILE;\n"
+    "  to resume it, feed the same records in the same order. FILE refuses another\n"
+    "  input, store or --batch. Its last line is the count (0 before any batch).\n"
+    "\n"
     "exit status: 0 success, 1 failure (message on standard error; for query an <error>\n"
     "document on standard output), 2 usage error.\n"
     "\n"
     "examples:\n"
     "  dipstorage store ingest --dir /var/lib/dip/src --key src flows.xml\n"
+    "  dipstorage store ingest --dir /var/lib/dip/src --ack-log flows.ack flows.xml   # again to resume\n"
     "  dipstorage store query --dir /var/lib/dip/src \"//flow[@src='10.0.0.1']\"\n"
     "  dipstorage store query --dir /var/lib/dip/src \"count(//o[@v=10]//flow[@dport=22])\"\n"
     "  dipstorage store export --dir /var/lib/dip/src -t csv \"//flow[@proto=17]\" -o udp.csv\n";
@@ -187,26 +205,71 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* ---- ingest ---- */
+/* ---- ingest, and the ack log that makes it resumable ----
+ *
+ * With --ack-log, FILE starts with a header of comment lines (the load's
+ * origin, batch size, store and input) and then gets, after each stored
+ * batch, a line with how many records of the input are stored so far. Each
+ * batch goes to the store tagged (origin, its number in the input), and the
+ * store keeps a tag at most once (dip_store_insert_batch). The log may lag
+ * the store by the batch stored just before a kill -9; resuming skips the
+ * records the log counts and the store drops that batch, so nothing is lost
+ * or stored twice. The dedupe window (DIP_STORE_DEDUPE_WINDOW seqs) sets no
+ * limit: a batch is stored only after the one before it is durable, so the
+ * stored batches are always 1..k and a seq older than the window really is
+ * stored.
+ *
+ * The origin of a regular file is a hash of its identity (inode, size,
+ * modification time) and the batch size, so the same unchanged file cut the
+ * same way has the same origin, in a resumed run or with a new log; a stream
+ * gets a random one, which only its log remembers. */
+
+struct ack_log {
+    FILE *f;
+    char origin[32];  /* "ingest-" and 16 hex digits */
+    uint64_t resume;  /* records of the input stored by earlier runs, per the log */
+    bool resuming;
+};
 
 struct ingest {
     struct dip_store *s;
-    uint64_t stored;
+    uint64_t stored;     /* by this run */
+    uint64_t position;   /* records of the input read so far */
+    uint64_t skipped;    /* read but counted as stored by the ack log */
+    uint64_t duplicates; /* in batches the store already held */
+    uint64_t seq;        /* the batch's number in the input, from 1 */
     double start, last_report;
     bool progress;
-    FILE *ack;
+    struct ack_log *ack; /* NULL without --ack-log */
     struct dip_errbuf eb;
 };
 
 static int ingest_batch(void *ctx, const struct dip_flow *flows, size_t n)
 {
     struct ingest *in = ctx;
-    int rc = dip_store_insert(in->s, flows, n, &in->eb);
+    in->seq++;
+    if (in->ack && in->position < in->ack->resume) {
+        if (in->position + n > in->ack->resume)
+            return dip_err_set(&in->eb, DIP_EINVAL,
+                               "the ack log counts %llu records stored, but batch %llu of the input holds records "
+                               "%llu to %llu: not the input (or --batch) the log was written for",
+                               (unsigned long long)in->ack->resume, (unsigned long long)in->seq,
+                               (unsigned long long)in->position + 1, (unsigned long long)(in->position + n));
+        in->position += n;
+        in->skipped += n;
+        return DIP_OK;
+    }
+    int rc;
+    bool duplicate = false;
+    if (in->ack) rc = dip_store_insert_batch(in->s, in->ack->origin, in->seq, flows, n, &duplicate, &in->eb);
+    else rc = dip_store_insert(in->s, flows, n, &in->eb);
     if (rc) return rc;
-    in->stored += n;
+    in->position += n;
+    if (duplicate) in->duplicates += n;
+    else in->stored += n;
     if (in->ack) {
-        fprintf(in->ack, "%llu\n", (unsigned long long)in->stored);
-        fflush(in->ack);
+        fprintf(in->ack->f, "%llu\n", (unsigned long long)in->position);
+        fflush(in->ack->f);
     }
     if (in->progress) {
         double t = now_seconds();
@@ -219,33 +282,169 @@ static int ingest_batch(void *ctx, const struct dip_flow *flows, size_t n)
     return DIP_OK;
 }
 
+/* The origin of a load: from the identity of a regular file and the batch
+ * size (see above), random for a stream. Returns DIP_OK or DIP_EIO. */
+static int load_origin(const struct stat *st, size_t batch, char origin[32])
+{
+    uint64_t h;
+    if (S_ISREG(st->st_mode)) {
+        uint64_t id[5] = { (uint64_t)st->st_ino, (uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
+                           (uint64_t)st->st_mtim.tv_nsec, (uint64_t)batch };
+        h = dip_siphash24(dip_flow_id_default_key, (const uint8_t *)id, sizeof id);
+    } else if (getrandom(&h, sizeof h, 0) != (ssize_t)sizeof h) {
+        return DIP_EIO;
+    }
+    snprintf(origin, 32, "ingest-%016llx", (unsigned long long)h);
+    return DIP_OK;
+}
+
+/* Reads an existing ack log: its header's origin, batch and store, and the
+ * last whole count line. A missing or empty file is a new load (*resuming
+ * false). Returns DIP_OK or DIP_EINVAL / DIP_EIO with the reason in eb. */
+static int ack_log_read(const char *path, struct ack_log *log, unsigned long long *batch, char *store, size_t store_size,
+                        struct dip_errbuf *eb)
+{
+    log->resuming = false;
+    log->resume = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? DIP_OK : dip_err_sys(eb, errno, "cannot read the ack log %s", path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool any = false;
+    log->origin[0] = store[0] = 0;
+    *batch = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        any = true;
+        if (line[len - 1] != '\n') break; /* a torn last line: the one before counts */
+        line[--len] = 0;
+        if (strncmp(line, "# origin ", 9) == 0) snprintf(log->origin, sizeof log->origin, "%s", line + 9);
+        else if (strncmp(line, "# batch ", 8) == 0) *batch = strtoull(line + 8, NULL, 10);
+        else if (strncmp(line, "# store ", 8) == 0) snprintf(store, store_size, "%s", line + 8);
+        else if (line[0] >= '0' && line[0] <= '9') log->resume = strtoull(line, NULL, 10);
+    }
+    free(line);
+    fclose(f);
+    if (!any) return DIP_OK;
+    if (!log->origin[0] || !*batch || !store[0])
+        return dip_err_set(eb, DIP_EINVAL, "%s is not an ack log of store ingest (no origin, batch and store in a "
+                           "header): give a new or empty file", path);
+    log->resuming = true;
+    return DIP_OK;
+}
+
+/* Checks FILE against a load into the store at dir from input (described
+ * by st) before the store is opened: resumes the load FILE logs when it
+ * matches, starts a new one when FILE is missing or empty. Prints why it
+ * refuses. Returns 0 or -1. */
+static int ack_log_check(const struct store_args *a, const char *input, const struct stat *st, struct ack_log *log)
+{
+    char here[PATH_MAX], logged[PATH_MAX];
+    unsigned long long batch = 0;
+    struct dip_errbuf eb = { { 0 } };
+    if (ack_log_read(a->ack_log, log, &batch, logged, sizeof logged, &eb)) {
+        dip_error("%s", eb.msg);
+        return -1;
+    }
+    char origin[32];
+    if (load_origin(st, a->batch, origin)) {
+        dip_error("no random origin for a stream: %s", strerror(errno));
+        return -1;
+    }
+    if (!log->resuming) {
+        snprintf(log->origin, sizeof log->origin, "%s", origin);
+        return 0;
+    }
+    if (!realpath(a->dir, here) || strcmp(logged, here) != 0) {
+        dip_error("the ack log %s is of a load into %s, not %s", a->ack_log, logged, a->dir);
+        return -1;
+    }
+    if (batch != a->batch) {
+        dip_error("the ack log %s was written with --batch %llu: resume with the same", a->ack_log, batch);
+        return -1;
+    }
+    if (S_ISREG(st->st_mode) && strcmp(origin, log->origin) != 0) {
+        dip_error("%s is not the input the ack log %s was written for (another file, or changed since): give a new "
+                  "ack log to load it", input, a->ack_log);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) dip_warn("resuming from a stream: it must hold the same records in the same order");
+    return 0;
+}
+
+/* Opens the checked FILE for appending, once the store exists; a new log
+ * gets its header, on disk before the first batch carries the origin.
+ * Returns 0 or -1 (printed). */
+static int ack_log_start(const struct store_args *a, const char *input, const struct stat *st, struct ack_log *log)
+{
+    char here[PATH_MAX];
+    if (!realpath(a->dir, here)) {
+        dip_error("%s: %s", a->dir, strerror(errno));
+        return -1;
+    }
+    if (!(log->f = fopen(a->ack_log, "a"))) {
+        dip_error("cannot open %s: %s", a->ack_log, strerror(errno));
+        return -1;
+    }
+    if (log->resuming) return 0;
+    fprintf(log->f,
+            "# dipstorage store ingest --ack-log: to resume, run the same command again\n"
+            "# origin %s\n# batch %zu\n# store %s\n# input %s\n0\n",
+            log->origin, a->batch, here, S_ISREG(st->st_mode) ? input : "- (a stream)");
+    if (fflush(log->f) != 0 || fsync(fileno(log->f)) != 0) {
+        dip_error("cannot write %s: %s", a->ack_log, strerror(errno));
+        fclose(log->f);
+        log->f = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int do_ingest(struct store_args *a)
 {
     const char *file = a->nargs > 0 ? a->args[0] : "-";
     int fd = strcmp(file, "-") == 0 ? 0 : open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         dip_error("cannot open %s: %s", file, strerror(errno));
+        if (fd > 0) close(fd);
         return DIP_EXIT_FAIL;
     }
     const char *name = fd == 0 ? "<stdin>" : file;
     struct ingest in = { .progress = a->progress || isatty(2) };
-    if (a->ack_log && !(in.ack = fopen(a->ack_log, "a"))) {
-        dip_error("cannot open %s: %s", a->ack_log, strerror(errno));
+    struct ack_log log = { 0 };
+    if ((a->ack_log && ack_log_check(a, name, &st, &log)) || open_store(a, a->key < 0 ? DIP_KEY_SRC : a->key, &in.s)) {
+        if (fd > 0) close(fd);
         return DIP_EXIT_FAIL;
     }
-    if (open_store(a, a->key < 0 ? DIP_KEY_SRC : a->key, &in.s)) return DIP_EXIT_FAIL;
+    if (a->ack_log) {
+        if (ack_log_start(a, name, &st, &log)) {
+            dip_store_close(in.s);
+            if (fd > 0) close(fd);
+            return DIP_EXIT_FAIL;
+        }
+        in.ack = &log;
+    }
     in.start = in.last_report = now_seconds();
     uint64_t delivered = 0;
     struct dip_errbuf eb = { { 0 } };
     /* binary batches or XML, told by the first bytes (read, not peeked: stdin may be a pipe) */
     int rc = dip_flow_read_fd(fd, name, a->batch, ingest_batch, &in, &delivered, &eb);
+    if (!rc && in.ack && in.position < log.resume)
+        rc = dip_err_set(&in.eb, DIP_EINVAL, "%s holds %llu records, but the ack log %s counts %llu stored: not the "
+                         "input the log was written for", name, (unsigned long long)in.position, a->ack_log,
+                         (unsigned long long)log.resume);
     if (!rc && !a->no_seal) rc = dip_store_seal(in.s, &in.eb); /* later commands need not replay the WAL */
     double secs = now_seconds() - in.start;
     if (rc) dip_error("%s", in.eb.msg[0] ? in.eb.msg : eb.msg);
     double cpu = cpu_seconds();
-    fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s, %.2f us of CPU a record)%s\n",
+    char resumed[160] = "";
+    if (in.skipped || in.duplicates)
+        snprintf(resumed, sizeof resumed, "; %llu counted as stored by the ack log, %llu in batches the store held "
+                 "already", (unsigned long long)in.skipped, (unsigned long long)in.duplicates);
+    fprintf(stderr, "store: stored %llu records in %.2f s (%.0f rec/s, %.2f us of CPU a record)%s%s\n",
             (unsigned long long)in.stored, secs, secs > 0 ? (double)in.stored / secs : 0.0,
-            in.stored ? cpu * 1e6 / (double)in.stored : 0.0, rc ? "; stopped at the error above" : "");
+            in.stored ? cpu * 1e6 / (double)in.stored : 0.0, resumed, rc ? "; stopped at the error above" : "");
     if (!rc && !a->no_seal) {
         /* then the merges that are due (small segments such endings leave
          * behind, tiers: dip_store_merge_prepare), timed on their own */
@@ -258,7 +457,8 @@ static int do_ingest(struct store_args *a)
                     cpu_seconds() - cpu);
     }
     dip_store_close(in.s);
-    if (in.ack) fclose(in.ack);
+    if (log.f) fclose(log.f);
+    if (fd > 0) close(fd);
     return rc ? DIP_EXIT_FAIL : DIP_EXIT_OK;
 }
 
