@@ -37,7 +37,7 @@ LIB := $(BUILD)/libdip.a
 PROG := $(if $(filter build,$(BUILD)),dipstorage,$(BUILD)/dipstorage)
 FLOWGEN := $(if $(filter build,$(BUILD)),tools/flowgen/flowgen,$(BUILD)/flowgen)
 
-.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath bench-collect bench-collect-rate bench-cluster
+.PHONY: all test asan deps demo fuzz clean bench bench-store bench-xpath bench-collect bench-collect-rate bench-cluster bench-front-kill
 all: $(PROG) $(FLOWGEN)
 
 deps:
@@ -121,6 +121,8 @@ bench-collect-rate: all
 	sh tools/bench/bench_collect_rate.sh
 bench-cluster: all tools/bench/bench_cluster
 	sh tools/bench/bench_cluster.sh
+bench-front-kill: all
+	sh tools/bench/bench_front_kill.sh
 
 clean:
 	rm -rf build build-asan build-fuzz dipstorage tools/flowgen/flowgen $(BENCH_BINS)
