@@ -201,6 +201,9 @@ struct dip_collect_listen_options {
     uint32_t udp_coalesce_us;   /* pause of a busy loop to let datagrams queue up (default 200, at most 100000; 0: never) */
     uint32_t tcp_idle_ms;       /* a TCP exporter stuck inside a message this long is dropped (default 120 s) */
     size_t tcp_max_sessions;    /* concurrent TCP exporters per listener (default 256) */
+    size_t tcp_rcvbuf;          /* each TCP session's receive buffer (default 1 MiB; 0: the kernel's autotuning,
+                                   up to net.ipv4.tcp_rmem's max). It bounds what a crash of the collector loses:
+                                   bytes the kernel acknowledged to the exporter that the collector had not read */
     const struct dip_addr *allow; /* exporters allowed (borrowed, must outlive the listener); NULL: all */
     size_t nallow;
     dip_collect_log_fn log;
@@ -210,6 +213,7 @@ struct dip_collect_listen_options {
 #define DIP_COLLECT_UDP_COALESCE_US 200u
 #define DIP_COLLECT_TCP_IDLE_MS 120000u
 #define DIP_COLLECT_TCP_SESSIONS 256
+#define DIP_COLLECT_TCP_RCVBUF (1u << 20)
 
 void dip_collect_listen_options_default(struct dip_collect_listen_options *o);
 

@@ -64,6 +64,7 @@ void dip_collect_listen_options_default(struct dip_collect_listen_options *o)
     o->udp_rcvbuf = DIP_COLLECT_UDP_RCVBUF;
     o->tcp_idle_ms = DIP_COLLECT_TCP_IDLE_MS;
     o->tcp_max_sessions = DIP_COLLECT_TCP_SESSIONS;
+    o->tcp_rcvbuf = DIP_COLLECT_TCP_RCVBUF;
     o->udp_coalesce_us = DIP_COLLECT_UDP_COALESCE_US;
 }
 
@@ -425,6 +426,10 @@ int dip_collect_listen(struct uv_loop_s *loop, struct dip_collect *c, const char
         uv_tcp_init(loop, &l->h.tcp);
         l->h.tcp.data = l;
         err = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
+        if (!err && l->opt.tcp_rcvbuf) { /* set before listen: sessions inherit it and its window scale */
+            int size = l->opt.tcp_rcvbuf > 0x7fffffff ? 0x7fffffff : (int)l->opt.tcp_rcvbuf;
+            err = uv_recv_buffer_size((uv_handle_t *)&l->h.tcp, &size);
+        }
         if (!err) err = uv_listen((uv_stream_t *)&l->h.tcp, 128, tcp_connection);
     } else {
         uv_udp_init_ex(loop, &l->h.udp, AF_UNSPEC | UV_UDP_RECVMMSG);
