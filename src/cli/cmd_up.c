@@ -474,10 +474,11 @@ static void print_member(const struct dip_map *m, int mi, int depth, char **repl
 {
     const struct dip_map_member *mm = &m->members[mi];
     const struct dip_map_node *nd = &m->nodes[mm->node];
-    char range[256], records[48] = "-", state[64];
+    char range[256], records[48] = "-", state[64], refused[24] = "0";
     dip_map_range_text(m, mi, range, sizeof range);
     const char *r = replies[mm->node];
     if (r) {
+        attr(r, "refused", refused, sizeof refused);
         if (mm->leaf) attr(r, "records", records, sizeof records);
         else {
             char up[16], n[16];
@@ -489,8 +490,10 @@ static void print_member(const struct dip_map *m, int mi, int depth, char **repl
     } else {
         snprintf(state, sizeof state, "DOWN");
     }
-    printf("%*s%-*s %-7s %-21s %-5s %-14s %s\n", depth * 2, "", 22 - depth * 2, nd->name,
+    printf("%*s%-*s %-7s %-21s %-5s %-14s %s", depth * 2, "", 22 - depth * 2, nd->name,
            mm->leaf ? "leaf" : "indexer", "", state, records, range);
+    if (refused[0] && strcmp(refused, "0") != 0) printf("  (%s messages refused: see its node.log)", refused);
+    putchar('\n');
     for (size_t i = 0; i < mm->nchildren; i++) print_member(m, mm->children[i], depth + 1, replies);
 }
 
