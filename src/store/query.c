@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1117,6 +1118,20 @@ static int build_and_eval(struct query_run *r, const struct dip_flow *flows, siz
     return rc;
 }
 
+/* In the child: closes every descriptor but fd, which becomes 3, and
+ * returns it. A client's socket the child kept open would stay open after
+ * the parent closed it: a client reading to the end (one query a
+ * connection) would wait for the child. */
+static int keep_only(int fd)
+{
+    if (fd != 3 && dup2(fd, 3) < 0) _exit(1);
+    if (close_range(4, ~0u, 0) == 0) return 3;
+    struct rlimit rl;
+    rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? rl.rlim_cur : 65536;
+    for (rlim_t i = 4; i < max; i++) close((int)i);
+    return 3;
+}
+
 /* In the child: builds, evaluates and writes the answer to fd, then exits
  * (the kernel takes back the tree: nothing is freed). */
 static void child_eval(struct query_run *r, const struct dip_flow *flows, size_t n, xmlXPathContextPtr ctx, int fd,
@@ -1124,6 +1139,7 @@ static void child_eval(struct query_run *r, const struct dip_flow *flows, size_t
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1); /* the parent died before the line above */
+    fd = keep_only(fd);
     struct dip_errbuf eb = { { 0 } };
     struct dip_store_answer a;
     memset(&a, 0, sizeof a);
