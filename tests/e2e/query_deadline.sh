@@ -44,8 +44,12 @@ done
 note "every tank holds $n records; query deadline $deadline_s s"
 
 now_ms() { date +%s%3N; }
-# cpu_ticks PID: utime + stime of a process, in clock ticks
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID: utime + stime of a process and of its children alive (a
+# whole-document evaluation runs in one), in clock ticks
+cpu_ticks() {
+    for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do cat "/proc/$p/stat" 2>/dev/null || true; done |
+        awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
 hz=$(getconf CLK_TCK)
 pids() { for f in "$net"/nodes/*/pid; do printf '%s:%s\n' "$(basename "$(dirname "$f")")" "$(cat "$f")"; done; }
 
