@@ -1137,6 +1137,11 @@ static int keep_only(int fd)
 static void child_eval(struct query_run *r, const struct dip_flow *flows, size_t n, xmlXPathContextPtr ctx, int fd,
                        pid_t parent)
 {
+    /* no handler of the parent's (libuv's write to its own pipe, whose
+     * number may now be ours) runs here: the child ends by SIGKILL only */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1); /* the parent died before the line above */
     fd = keep_only(fd);
