@@ -95,7 +95,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 fuzz: deps
 	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT="-O1 -g" \
-	  SANITIZE="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_BINS)
+	  SANITIZE="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined" $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	  n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/artifacts; \
 	  echo "== $$n ($(if $(FUZZ_RUNS),$(FUZZ_RUNS) inputs,$(FUZZ_SECONDS)s))"; \
