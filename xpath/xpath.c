@@ -97,15 +97,7 @@ static int parse_into(struct xp_arena *a, jmp_buf *jb, const char *text, size_t 
 {
     a->oom = jb;
     if (len > DIP_XPATH_MAX_LEN) return xp_parse(a, text, len, root, err); /* reports the limit */
-    const char *nul = memchr(text, 0, len);
-    if (nul) {
-        if (err) {
-            err->column = 0;
-            for (const char *p = text; p <= nul; p++) err->column += ((unsigned char)*p & 0xc0) != 0x80;
-            snprintf(err->message, sizeof err->message, "column %zu: NUL byte in the expression", err->column);
-        }
-        return DIP_ESYNTAX;
-    }
+    /* the copy keeps an embedded NUL, which xp_parse refuses with its column */
     *copy = xp_alloc(a, len + 1);
     memcpy(*copy, text, len);
     return xp_parse(a, *copy, len, root, err);

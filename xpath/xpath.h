@@ -75,6 +75,12 @@ struct dip_xpath_error {
 };
 
 /* Parses and analyses text (len bytes, need not be NUL-terminated).
+ * A query is well-formed UTF-8 of XML characters: a NUL, a control character
+ * other than tab, CR and LF, DEL or a C1 control (U+007F-U+009F), an invalid
+ * UTF-8 sequence (overlong, surrogate, above U+10FFFF, truncated) or a
+ * byte-order mark outside a string literal is refused with DIP_ESYNTAX and
+ * the column of that character, before anything reaches libxml2 (which
+ * evaluates invalid UTF-8 in literals instead of refusing it).
  * Returns DIP_OK with *out new (free with dip_xpath_free), or DIP_ESYNTAX /
  * DIP_ERANGE (too long or too deep) with err filled (err may be NULL). */
 int dip_xpath_compile(const char *text, size_t len, struct dip_xpath **out, struct dip_xpath_error *err);

@@ -108,9 +108,6 @@ struct xp_node {
     } u;
 };
 
-/* Parses text (a NUL-terminated copy owned by the caller, len bytes) into a
- * tree allocated in a. Returns DIP_OK with *root set, or DIP_ESYNTAX /
- * DIP_ERANGE with err filled. */
 /* A text being written into a caller's buffer (dip_xpath_explain, dip_xpath_syntax). */
 struct xp_out {
     char *buf;
@@ -118,6 +115,18 @@ struct xp_out {
 };
 void xp_put(struct xp_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Checks that text (len bytes, may hold NULs) is what a query may be made
+ * of: well-formed UTF-8 of XML characters, no NUL, no control character but
+ * tab, CR and LF, no DEL or C1 control, no byte-order mark outside a string
+ * literal. Returns: len when it is; else the byte offset of the first
+ * character that is not, with the reason in why (cap bytes; the caller adds
+ * the column). Costs one pass over the text. */
+size_t xp_text_check(const char *text, size_t len, char *why, size_t cap);
+
+/* Parses text (a NUL-terminated copy owned by the caller, len bytes; it may
+ * hold NULs before the end, which are refused) into a tree allocated in a,
+ * after xp_text_check. Returns DIP_OK with *root set, or DIP_ESYNTAX /
+ * DIP_ERANGE with err filled. */
 int xp_parse(struct xp_arena *a, const char *text, size_t len, struct xp_node **root,
              struct dip_xpath_error *err);
 

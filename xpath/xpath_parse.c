@@ -684,6 +684,9 @@ int xp_parse(struct xp_arena *a, const char *text, size_t len, struct xp_node **
     if (setjmp(p.fail)) return p.code;
     if (len > DIP_XPATH_MAX_LEN)
         fail(&p, DIP_ERANGE, DIP_XPATH_MAX_LEN, "expression longer than %d bytes", DIP_XPATH_MAX_LEN);
+    char why[200];
+    size_t bad = xp_text_check(text, len, why, sizeof why);
+    if (bad < len) fail(&p, DIP_ESYNTAX, bad, "%s", why);
     lex(&p);
     if (p.ntok == 0) fail(&p, DIP_ESYNTAX, 0, "empty expression: expected a location path or expression");
     struct xp_node *n = parse_expr(&p);

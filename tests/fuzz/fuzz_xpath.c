@@ -1,7 +1,10 @@
 /* fuzz_xpath.c - libFuzzer target for the XPath analyser: any bytes as an
  * expression through the parser, the analysis and every query function.
  * A compiled expression must answer consistently: ranges sorted and
- * disjoint, may_match agreeing with them, explain within its buffer. */
+ * disjoint, may_match agreeing with them, explain within its buffer; an
+ * accepted expression holds none of the bytes a query may not hold (checked
+ * here byte by byte, apart from the analyser's UTF-8 decoder). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,20 @@ static int cmp(struct dip_u128 a, struct dip_u128 b)
     return a.lo < b.lo ? -1 : a.lo > b.lo;
 }
 
+/* Bytes no accepted expression holds: NUL and C0 controls but tab, LF, CR;
+ * DEL; bytes never in UTF-8; C1 controls (C2 80..C2 9F); a leading BOM. */
+static bool has_refused_bytes(const uint8_t *d, size_t n)
+{
+    if (n >= 3 && d[0] == 0xef && d[1] == 0xbb && d[2] == 0xbf) return true;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = d[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f || c == 0xc0 || c == 0xc1 || c >= 0xf5)
+            return true;
+        if (c == 0xc2 && i + 1 < n && d[i + 1] >= 0x80 && d[i + 1] <= 0x9f) return true;
+    }
+    return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct dip_xpath *q;
@@ -26,8 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((rs == DIP_OK) != (rc == DIP_OK) && rc != DIP_ERANGE && rc != DIP_ENOMEM) abort();
     if (rc != DIP_OK) {
         if (err.message[0] == 0 || memchr(err.message, 0, sizeof err.message) == NULL) abort();
+        if (rc == DIP_ESYNTAX && (err.column < 1 || err.column > size + 1)) abort();
         return 0;
     }
+    if (has_refused_bytes(data, size)) abort();
     for (int t = 0; t < DIP_XPATH_TANKS; t++)
         for (int k = 0; k < DIP_XPATH_KEYS; k++) {
             const struct dip_xpath_range *r;

@@ -173,6 +173,123 @@ static void test_syntax_errors_name_the_column_and_what_was_expected(void)
     CU_ASSERT_EQUAL(e.column, 2);
 }
 
+/* ---- what text a query may be made of ---- */
+
+/* text (len bytes, may hold NULs) is refused by both entry points with
+ * ESYNTAX, the column (in characters) and a message holding fragment. */
+static void check_refused(const char *text, size_t len, size_t column, const char *fragment)
+{
+    struct dip_xpath *q = NULL;
+    struct dip_xpath_error e = { 0 };
+    int rc = dip_xpath_compile(text, len, &q, &e);
+    if (rc != DIP_ESYNTAX || e.column != column || !strstr(e.message, fragment))
+        fprintf(stderr, "\n  case \"%.*s\": rc %d column %zu: %s\n", (int)len, text, rc, e.column, e.message);
+    CU_ASSERT_EQUAL(rc, DIP_ESYNTAX);
+    CU_ASSERT_PTR_NULL(q);
+    CU_ASSERT_EQUAL(e.column, column);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.message, fragment));
+    char out[256];
+    struct dip_xpath_error s = { 0 };
+    CU_ASSERT_EQUAL(dip_xpath_syntax(text, len, out, sizeof out, NULL, &s), DIP_ESYNTAX);
+    CU_ASSERT_EQUAL(s.column, column);
+    CU_ASSERT_STRING_EQUAL(s.message, e.message);
+}
+
+/* For literals, which may hold NULs. */
+#define REFUSED(literal, column, fragment) check_refused(literal, sizeof literal - 1, column, fragment)
+
+static void check_accepted(const char *text)
+{
+    struct dip_xpath *q = compile(text);
+    dip_xpath_free(q);
+}
+
+static void test_leading_byte_order_mark_is_refused_at_column_1(void)
+{
+    /* issue 22: a BOM-prefixed query answered count="0" as a name step */
+    REFUSED("\xef\xbb\xbf//flow", 1, "column 1: byte-order mark");
+    REFUSED("\xef\xbb\xbf" "count(//flow)", 1, "queries are plain UTF-8 text without a BOM");
+    REFUSED("\xef\xbb\xbf", 1, "byte-order mark");
+    /* U+FEFF is no name character either, wherever it stands outside a literal */
+    REFUSED(" \xef\xbb\xbf//flow", 2, "byte-order mark");
+    REFUSED("//flow\xef\xbb\xbf", 7, "byte-order mark");
+    /* inside a string literal it is an XML character like any other */
+    check_accepted("//flow[@src = '\xef\xbb\xbf']");
+}
+
+static void test_invalid_utf8_is_refused_with_its_byte_and_column(void)
+{
+    static const struct {
+        const char *text;
+        size_t column;
+        const char *fragment;
+    } cases[] = {
+        { "//flow[@src='\xff']", 14, "byte 0xff never occurs in UTF-8 (in a string literal)" },
+        { "//flow[@src='\xfe']", 14, "byte 0xfe" },
+        { "//flow[@src='\xf8\x88\x80\x80\x80']", 14, "byte 0xf8" },
+        { "//flow[@src='\x80']", 14, "continuation byte 0x80 without a lead byte" },
+        { "//flow[@src='\xc3\xa9\xbf']", 15, "continuation byte 0xbf" }, /* after é, one character */
+        { "//flow[@src='\xc0\x80']", 14, "overlong 2-byte encoding of U+0000" },
+        { "//flow[@src='\xc1\xbf']", 14, "overlong 2-byte encoding of U+007F" },
+        { "//flow[@src='\xe0\x80\xaf']", 14, "overlong 3-byte encoding of U+002F" },
+        { "//flow[@src='\xf0\x80\x80\xaf']", 14, "overlong 4-byte encoding of U+002F" },
+        { "//flow[@src='\xed\xa0\x80']", 14, "UTF-16 surrogate U+D800" },
+        { "//flow[@src='\xed\xbf\xbf']", 14, "UTF-16 surrogate U+DFFF" },
+        { "//flow[@src='\xf4\x90\x80\x80']", 14, "U+110000 is beyond U+10FFFF" },
+        { "//flow[@src='\xf5\x80\x80\x80']", 14, "beyond U+10FFFF" },
+        { "//flow[@src='\xe2\x82']", 14, "lead byte 0xe2 needs 2 continuation bytes, byte 3 is 0x27" },
+        { "//flow[@src='x']\xe2\x82", 17, "the expression ends after 1" },
+        { "//flow[@src='x']\xf0", 17, "needs 3 continuation bytes, the expression ends after 0" },
+        { "\xff//flow", 1, "invalid UTF-8: byte 0xff" },
+        { "//fl\xc3\xb6w\xff", 7, "byte 0xff never occurs in UTF-8" }, /* not "in a string literal" */
+        { "count(//flow[@dst=\"a\xc3\x28\"])", 21, "byte 2 is 0x28 (in a string literal)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_refused(cases[i].text, strlen(cases[i].text), cases[i].column, cases[i].fragment);
+    /* a literal closed by the other quote is not closed: the context follows the lexer */
+    REFUSED("//flow[@src=\"it's\xff\"]", 18, "(in a string literal)");
+    REFUSED("//flow[@src='a'\xff]", 16, "byte 0xff never occurs in UTF-8");
+    struct dip_xpath_error e;
+    struct dip_xpath *q;
+    CU_ASSERT_EQUAL(dip_xpath_compile("//flow[@src='a'\xff]", 18, &q, &e), DIP_ESYNTAX);
+    CU_ASSERT_PTR_NULL(strstr(e.message, "string literal"));
+}
+
+static void test_nul_and_control_characters_are_refused_but_tab_cr_lf_are_whitespace(void)
+{
+    /* length-carrying callers (the client protocol, node messages) can pass a NUL */
+    REFUSED("//flow\0[@dport=22]", 7, "NUL byte (U+0000): a query is one line of text");
+    REFUSED("//flow[@src='10.0.0.1\0']", 22, "NUL byte (U+0000) (in a string literal)");
+    REFUSED("\0", 1, "NUL byte");
+    REFUSED("//flow[@src='\xc3\xa9\0']", 15, "NUL byte"); /* columns count characters */
+    REFUSED("//flow[\x01@dport=22]", 8, "control character U+0001: only tab, CR and LF");
+    REFUSED("//flow[@src='\x1b[31m']", 14, "control character U+001B (in a string literal)");
+    REFUSED("\x1f", 1, "control character U+001F");
+    REFUSED("//flow\x0b", 7, "control character U+000B"); /* vertical tab is no XPath whitespace */
+    REFUSED("//flow\x0c", 7, "control character U+000C");
+    REFUSED("//flow[@src='\x7f']", 14, "control character U+007F");
+    REFUSED("//flow[@src='\xc2\x80']", 14, "control character U+0080");
+    REFUSED("//flow[@src='\xc2\x85']", 14, "control character U+0085");
+    REFUSED("//flow[@src='\xc2\x9f']", 14, "control character U+009F");
+    REFUSED("//flow[@src='\xef\xbf\xbe']", 14, "U+FFFE (in a string literal) is not a character XML allows");
+    REFUSED("//flow[@src='\xef\xbf\xbf']", 14, "U+FFFF");
+    /* tab, CR and LF are XPath's whitespace, and characters of a literal */
+    check_accepted("\t//flow[@dport\r\n=\t22]\r\n");
+    check_accepted("//flow[@src = 'a\tb\r\nc']");
+}
+
+static void test_well_formed_utf8_of_every_length_still_compiles(void)
+{
+    check_accepted("//flow[@src = '\xc2\xa0']");                 /* U+00A0, the first after C1 */
+    check_accepted("//flow[@src = '\xc3\xa9t\xc3\xa9']");        /* é */
+    check_accepted("//flow[@src = '\xed\x9f\xbf\xee\x80\x80']"); /* U+D7FF U+E000 around the surrogates */
+    check_accepted("//flow[@src = '\xef\xbf\xbd']");             /* U+FFFD */
+    check_accepted("//flow[@src = '\xf0\x9f\x98\x80']");         /* U+1F600 */
+    check_accepted("//flow[@src = '\xf4\x8f\xbf\xbf']");         /* U+10FFFF */
+    check_accepted("//\xc3\xa9l\xc3\xa9ment[@v = 1]");           /* a name in UTF-8 */
+    check_accepted("count(//flow[@dport = 22])");
+}
+
 static char *repeat(const char *unit, size_t times, const char *tail)
 {
     size_t u = strlen(unit), t = strlen(tail);
@@ -533,6 +650,14 @@ int dip_suite_xpath(void)
     CU_add_test(s, "parser_disambiguates_star_and_operator_names", test_parser_disambiguates_star_and_operator_names);
     CU_add_test(s, "syntax_errors_name_the_column_and_what_was_expected",
                 test_syntax_errors_name_the_column_and_what_was_expected);
+    CU_add_test(s, "leading_byte_order_mark_is_refused_at_column_1",
+                test_leading_byte_order_mark_is_refused_at_column_1);
+    CU_add_test(s, "invalid_utf8_is_refused_with_its_byte_and_column",
+                test_invalid_utf8_is_refused_with_its_byte_and_column);
+    CU_add_test(s, "nul_and_control_characters_are_refused_but_tab_cr_lf_are_whitespace",
+                test_nul_and_control_characters_are_refused_but_tab_cr_lf_are_whitespace);
+    CU_add_test(s, "well_formed_utf8_of_every_length_still_compiles",
+                test_well_formed_utf8_of_every_length_still_compiles);
     CU_add_test(s, "limits_refuse_long_and_deep_input_without_recursing",
                 test_limits_refuse_long_and_deep_input_without_recursing);
     CU_add_test(s, "point_query_yields_exactly_one_key", test_point_query_yields_exactly_one_key);
