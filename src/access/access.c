@@ -801,7 +801,7 @@ static void start_query(struct client *c)
     int rc = dip_xpath_compile(c->text, n, &c->q, &xe);
     if (rc) {
         char msg[400];
-        snprintf(msg, sizeof msg, "XPath error at column %zu: %s", xe.column, xe.message);
+        snprintf(msg, sizeof msg, "XPath error at %s", xe.message);
         client_fail(c, rc, xe.column, msg);
         return;
     }

@@ -193,7 +193,7 @@ int dip_cmd_query(int argc, char **argv)
     struct dip_xpath_error xe = { 0 };
     if (dip_xpath_compile(expr, strlen(expr), &q, &xe)) {
         char msg[400];
-        snprintf(msg, sizeof msg, "XPath error at column %zu: %s", xe.column, xe.message);
+        snprintf(msg, sizeof msg, "XPath error at %s", xe.message);
         dip_error_doc_write(out, DIP_ESYNTAX, xe.column, msg);
         dip_error("%s", msg);
         goto out;

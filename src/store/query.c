@@ -1294,7 +1294,7 @@ static int prepare(struct query_run *r, struct dip_store *s, const char *xpath, 
     int rc = dip_xpath_compile(xpath, len, q, &xe);
     if (rc) {
         if (err_column) *err_column = xe.column;
-        return dip_err_set(eb, rc, "XPath error at column %zu: %s", xe.column, xe.message);
+        return dip_err_set(eb, rc, "XPath error at %s", xe.message);
     }
     char *text = strndup(xpath, len);
     if (!text) return DIP_ENOMEM;
