@@ -84,8 +84,9 @@ static void watch_init(void)
     pthread_attr_t a;
     pthread_t t;
     pthread_attr_init(&a);
+    /* the default stack: a small one (64 KiB) failed with EINVAL, the
+     * static TLS of the libraries we link taking more than that */
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 64u << 10);
     /* without the thread (no resources), evaluations run unwatched: the
      * store's own loops still stop at the deadline between chunks */
     watch_running = pthread_create(&t, &a, watchdog, NULL) == 0;
