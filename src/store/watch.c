@@ -3,28 +3,27 @@
  *
  * libxml2 cannot be told to stop an evaluation, and cannot resume one cut
  * into slices. But it counts operations against xmlXPathContext.opLimit
- * whenever the limit is not 0 (2.9.14: each step of the compiled
- * expression, each node an axis visits, the sizes of node-sets it merges)
- * and unwinds with XPATH_OP_LIMIT_EXCEEDED, returning NULL, once the count
+ * whenever the limit is not 0 (2.9.14: the steps of the compiled
+ * expression and the nodes an axis visits) and unwinds with XPATH_OP_LIMIT_EXCEEDED, returning NULL, once the count
  * passes it. So one watchdog thread per process keeps the evaluations that
  * run with a deadline in a list and sleeps until the earliest; when it
  * passes, it sets that context's opLimit to 1 and the evaluating thread
  * stops at its next counted operation (count(//flow[count(//flow) > 0])
- * over 20,000 records: stopped 2-12 ms after the deadline).
+ * over 20,000 records: stopped 0-16 ms after the deadline).
  *
  * This is a benign race, on purpose: the watchdog writes one aligned
  * unsigned long that the evaluating thread reads without a lock, inside
- * libxml2. The write is a single store (atomic on every
- * platform we build for), so the reader sees the old limit (0: no limit,
- * and goes on until its next check) or the new one, never a torn value;
- * the watchdog writes only under the list's mutex, and a context leaves
- * the list before it is freed, so it never writes freed memory.
+ * libxml2. The write is a single store (atomic on every platform we build
+ * for), so the reader sees the old limit (0: none, and goes on to its next
+ * check) or the new one, never a torn value; the watchdog writes only under
+ * the list's mutex, and a context leaves the list before it is freed, so it
+ * never writes freed memory.
  *
  * Not stopped: one merge of two large node-sets in a union. libxml2 2.9
  * removes duplicates by comparing every node of one set with every node of
- * the other and counts the merge before it starts, not while it runs
- * (count(A | B) with 33,000 nodes each: ~6 s). Node-set queries meet this
- * only in the whole-document path; see query.c. */
+ * the other, without counting (count(A | B) with 33,000 nodes each: ~6 s).
+ * Only the whole-document path meets sets that large, and evaluates in a
+ * child process killed at the deadline instead (query.c). */
 #include "watch.h"
 
 #include <pthread.h>
