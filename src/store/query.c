@@ -1145,6 +1145,10 @@ static void child_eval(struct query_run *r, const struct dip_flow *flows, size_t
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1); /* the parent died before the line above */
     fd = keep_only(fd);
+    /* a whole-document evaluation is the heaviest work a node does: it
+     * yields the CPUs to ingest and small queries, as merges do (nice 10) */
+    if (setpriority(PRIO_PROCESS, 0, 10) != 0) { /* an unprivileged process may always lower itself */
+    }
     struct dip_errbuf eb = { { 0 } };
     struct dip_store_answer a;
     memset(&a, 0, sizeof a);
