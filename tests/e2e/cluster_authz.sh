@@ -21,18 +21,8 @@ $(openssl x509 -in "$tls/client.pem" -noout -subject)
 EOF2
 
 counts() {
-    "$DIP_BIN" status --dir "$cluster" --xml 2>/dev/null | python3 -c '
-import re, sys
-doc = sys.stdin.read()
-s = {"src": 0, "dst": 0, "sport": 0, "dport": 0}
-refused = 0
-for m in re.finditer(r"<node [^>]*>", doc):
-    e = m.group(0)
-    refused += int(re.search(r" refused=\"(\d+)\"", e).group(1))
-    if "role=\"leaf\"" in e:
-        s[re.search(r" tank=\"(\w+)\"", e).group(1)] += int(re.search(r" records=\"(\d+)\"", e).group(1))
-rb = sum(int(x) for x in re.findall(r"refused-batches=\"(\d+)\"", doc))
-print(s["src"], s["dst"], s["sport"], s["dport"], refused, rb)'
+    "$DIP_BIN" status --dir "$cluster" --xml 2>/dev/null |
+        python3 tools/status_counts.py src dst sport dport refusals refused-batches
 }
 # Waits until every tank holds $1 records; prints $1, the four tanks' counts,
 # the refusals of all nodes and the batches refused to the replicator.

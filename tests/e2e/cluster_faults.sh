@@ -37,16 +37,7 @@ note "killed dport-leaf-0 during ingest"
 "$DIP_BIN" up --dir "$cluster" > /dev/null 2>&1 || fail "second restart failed"
 wait "$gen"
 status_counts() {
-    "$DIP_BIN" status --dir "$cluster" --xml 2>/dev/null | python3 -c '
-import re, sys
-doc = sys.stdin.read()
-s = {"src": 0, "dst": 0, "sport": 0, "dport": 0}
-for m in re.finditer(r"<node [^>]*>", doc):
-    e = m.group(0)
-    if "role=\"leaf\"" in e:
-        s[re.search(r" tank=\"(\w+)\"", e).group(1)] += int(re.search(r" records=\"(\d+)\"", e).group(1))
-t = re.search(r"<replicator records=\"(\d+)\"", doc)
-print(t.group(1) if t else -1, s["src"], s["dst"], s["sport"], s["dport"])'
+    "$DIP_BIN" status --dir "$cluster" --xml 2>/dev/null | python3 tools/status_counts.py taken src dst sport dport
 }
 deadline=$(( $(date +%s) + 120 ))
 while :; do

@@ -80,23 +80,14 @@ PY
 
 # Prints "TOTAL" when every tank holds TOTAL records (the sum of its leaves)
 # and the front has no batch behind for any tank, else "- src dst sport dport
-# behind".
+# behind down".
 tanks() {
-    "$bin" status --dir "$net" --xml 2>/dev/null | python3 -c '
-import re, sys
-doc = sys.stdin.read()
-s = {"src": 0, "dst": 0, "sport": 0, "dport": 0}
-for m in re.finditer(r"<node [^>]*>", doc):
-    e = m.group(0)
-    if "role=\"leaf\"" in e:
-        s[re.search(r" tank=\"(\w+)\"", e).group(1)] += int(re.search(r" records=\"(\d+)\"", e).group(1))
-behind = [int(b) for b in re.findall(r"<sender [^>]*behind=\"(\d+)\"", doc)]
-down = re.search(r"<status [^>]*down=\"(\d+)\"", doc)
-v = list(s.values())
-if len(set(v)) == 1 and len(behind) == 4 and sum(behind) == 0 and down and down.group(1) == "0":
-    print(v[0])
-else:
-    print("-", *v, sum(behind) if len(behind) == 4 else "?")'
+    set -- $("$bin" status --dir "$net" --xml 2>/dev/null | python3 "$top/tools/status_counts.py" src dst sport dport behind down)
+    if [ "$#" = 6 ] && [ "$1" = "$2" ] && [ "$1" = "$3" ] && [ "$1" = "$4" ] && [ "$5" = 0 ] && [ "$6" = 0 ]; then
+        echo "$1"
+    else
+        echo - "$@"
+    fi
 }
 
 # Waits until tanks() gives the same total twice, 1 s apart; prints it.

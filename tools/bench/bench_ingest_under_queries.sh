@@ -35,16 +35,7 @@ start=$(date +%s.%N)
 sent_s=$(echo "$(date +%s.%N) - $start" | bc)
 want=$((records + 100000))
 counts() {
-    "$bin" status --dir "$W/net" --xml | python3 -c '
-import re, sys
-doc = sys.stdin.read()
-s = {"src": 0, "dst": 0, "sport": 0, "dport": 0}
-for m in re.finditer(r"<node [^>]*>", doc):
-    e = m.group(0)
-    if "role=\"leaf\"" in e:
-        s[re.search(r" tank=\"(\w+)\"", e).group(1)] += int(re.search(r" records=\"(\d+)\"", e).group(1))
-r = re.search(r"<replicator records=\"(\d+)\" refused=\"(\d+)\"", doc)
-print(r.group(1), r.group(2), s["src"], s["dst"], s["sport"], s["dport"])'
+    "$bin" status --dir "$W/net" --xml | python3 tools/status_counts.py taken refused src dst sport dport
 }
 for i in $(seq 120); do
     set -- $(counts)
