@@ -27,6 +27,7 @@ struct dip_front {
     uv_timer_t resume;  /* while TCP exporters are paused: checks whether the spool caught up */
     bool paused;
     uint64_t hold_until; /* TCP exporters wait until the replicator has settled this many records */
+    bool hold_flush;     /* the records held for are not yet cut into a batch */
     struct dip_collect_sink stream_sink; /* the sink of IPFIX over TCP (emit_stream) */
     int open_timers;    /* f is freed when both timers are closed */
     uint64_t refused_logged;
@@ -47,7 +48,9 @@ static void resume_check(uv_timer_t *t)
 {
     struct dip_front *f = t->data;
     struct dip_errbuf eb;
-    if (dip_replicator_flush(f->replicator, &eb)) dip_node_log(f->node, 3, "collector: records refused: %s", eb.msg);
+    if (f->hold_flush && dip_replicator_flush(f->replicator, &eb))
+        dip_node_log(f->node, 3, "collector: records refused: %s", eb.msg);
+    f->hold_flush = false;
     if (dip_replicator_busy(f->replicator) || dip_replicator_settled(f->replicator) < f->hold_until) return;
     uv_timer_stop(&f->resume);
     pause_tcp(f, false);
@@ -83,6 +86,7 @@ static int emit_stream(void *ctx, const struct dip_flow *flows, size_t n)
     struct dip_front *f = ctx;
     int rc = emit(f, flows, n);
     f->hold_until = dip_replicator_taken(f->replicator);
+    f->hold_flush = true;
     hold_tcp(f);
     return rc;
 }
