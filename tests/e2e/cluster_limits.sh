@@ -40,6 +40,7 @@ socks = []
 for i in range(3000):
     s = socket.socket()
     s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.send(b"count(") # a line begun: held for the client timeout (30 s), not the handshake timeout (10 s)
     socks.append(s)
 print("open", flush=True)
 time.sleep(120)' "$client" > "$WORK/idle.out" 2>&1 &
