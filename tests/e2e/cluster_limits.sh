@@ -1,7 +1,7 @@
 # cluster_limits.sh - one client cannot take the access point: queries that
 # gather every record run at most two from one address (a third is told
 # EAGAIN "busy" at once, point queries go on answering, and once the two
-# end at their deadline a gather is taken again); 3,000 idle connections
+# end at their deadline a gather is taken again); 600 idle connections
 # from one address get 256 places, the rest an EAGAIN error document, the
 # front stays small, and queries work again once they are gone.
 . tests/e2e/lib.sh.inc
@@ -37,24 +37,27 @@ rss() { awk '/VmRSS/ { print $2 }' "/proc/$(cat "$cluster/nodes/front/pid")/stat
 rss0=$(rss)
 python3 -c 'import socket, sys, time
 socks = []
-for i in range(3000):
+for i in range(600):
     s = socket.socket()
     s.connect(("127.0.0.1", int(sys.argv[1])))
-    s.send(b"count(") # a line begun: held for the client timeout (30 s), not the handshake timeout (10 s)
+    try:
+        s.send(b"count(") # a line begun: held for the client timeout (30 s), not the handshake timeout (10 s)
+    except OSError:
+        pass # refused and closed already
     socks.append(s)
 print("open", flush=True)
 time.sleep(120)' "$client" > "$WORK/idle.out" 2>&1 &
 idle=$!
-for i in $(seq 100); do grep -q open "$WORK/idle.out" && break; sleep 0.2; done
-grep -q open "$WORK/idle.out" || fail "could not open 3,000 connections: $(cat "$WORK/idle.out")"
+for i in $(seq 300); do grep -q open "$WORK/idle.out" && break; sleep 0.2; done
+grep -q open "$WORK/idle.out" || fail "could not open 600 connections in 60 s: $(cat "$WORK/idle.out")"
 sleep 0.5
 st=0; q "count(//flow)" > "$WORK/busy.xml" 2>&1 || st=$?
 grep -q '<error code="EAGAIN">too many client connections' "$WORK/busy.xml" ||
     fail "a client beyond the cap was not told so: $(cat "$WORK/busy.xml")"
 access=$("$DIP_BIN" status --dir "$cluster" --xml | grep -o '<access [^>]*>')
 grown=$(( $(rss) - rss0 ))
-note "3,000 idle connections: $(echo "$access" | grep -o 'refused-clients="[0-9]*"'), the front grew by $grown kB"
-[ "$grown" -lt 65536 ] || fail "3,000 idle connections grew the front by $grown kB"
+note "600 idle connections: $(echo "$access" | grep -o 'refused-clients="[0-9]*"'), the front grew by $grown kB"
+[ "$grown" -lt 65536 ] || fail "600 idle connections grew the front by $grown kB"
 kill "$idle"
 for i in $(seq 50); do c=$(q "count(//flow)" 2>/dev/null | scalar /dev/stdin || true); [ "$c" = 30000 ] && break; sleep 0.2; done
 [ "$c" = 30000 ] || fail "queries did not work again once the idle connections were gone: $c"
